@@ -1,0 +1,184 @@
+package collector
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/peakacom/peaka_exporter/config"
+	"github.com/peakacom/peaka_exporter/peaka/peakatest"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const (
+	partnerKey = "pk-partner-0123456789abcdef" // a key the tests assert never leaks
+	ownerID    = "user-owner"
+)
+
+var simStart = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// env is an exporter wired to a simulated Peaka API over real HTTP.
+type env struct {
+	t   *testing.T
+	sim *peakatest.Sim
+	srv *httptest.Server
+	reg *prometheus.Registry
+	exp *Exporter
+	cfg *config.Config
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	sim := peakatest.New(peakatest.Options{Start: simStart, Seed: 1})
+	sim.AddPartnerKey(partnerKey, ownerID)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	reg := prometheus.NewPedanticRegistry()
+	exp, err := New(reg, Options{Logger: log.NewNopLogger(), Now: sim.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, sim: sim, srv: srv, reg: reg, exp: exp}
+}
+
+// configure parses a config whose projects part is given; the URL and the
+// key are filled in.
+func (e *env) configure(projects string, peakaExtra ...string) *config.Config {
+	e.t.Helper()
+	doc := "peaka:\n  url: " + e.srv.URL + "\n"
+	for _, l := range peakaExtra {
+		doc += "  " + l + "\n"
+	}
+	doc += "projects:\n" + projects
+	cfg, err := config.Parse([]byte(doc), "test.yml", func(k string) (string, bool) {
+		if k == "PEAKA_API_KEY" {
+			return partnerKey, true
+		}
+		return "", false
+	}, e.t.TempDir())
+	if err != nil {
+		e.t.Fatalf("config: %v\n%s", err, doc)
+	}
+	e.cfg = cfg
+	return cfg
+}
+
+// scrape runs one scrape and returns its result and the exposition of the
+// result plus the exporter's long-lived metrics.
+func (e *env) scrape(ctx context.Context) (*Result, string) {
+	e.t.Helper()
+	res := e.exp.Scrape(ctx, e.cfg)
+	return res, e.expose(res)
+}
+
+func (e *env) expose(res *Result) string {
+	e.t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(res)
+	mfs, err := prometheus.Gatherers{reg, e.reg}.Gather()
+	if err != nil {
+		e.t.Fatalf("gather: %v", err)
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return buf.String()
+}
+
+// deterministic drops the series whose values are wall-clock timings.
+func deterministic(exposition string) string {
+	var out []string
+	for _, l := range strings.Split(exposition, "\n") {
+		if strings.Contains(l, "peaka_scrape_duration_seconds") || strings.Contains(l, "peaka_exporter_api_request_duration_seconds") {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}
+
+// value returns the value of the series whose text line starts with
+// series (name and labels as exposed), or fails.
+func value(t *testing.T, exposition, series string) string {
+	t.Helper()
+	for _, l := range strings.Split(exposition, "\n") {
+		if strings.HasPrefix(l, series+" ") {
+			return strings.TrimPrefix(l, series+" ")
+		}
+	}
+	t.Fatalf("series %s not in exposition:\n%s", series, exposition)
+	return ""
+}
+
+func absent(t *testing.T, exposition, prefix string) {
+	t.Helper()
+	for _, l := range strings.Split(exposition, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			t.Errorf("unexpected series %q", l)
+		}
+	}
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./collector -update to create it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("exposition differs from %s (go test ./collector -update rewrites it):\n%s", path, diff(string(want), got))
+	}
+}
+
+// diff lists the lines only in want (-) and only in got (+).
+func diff(want, got string) string {
+	count := map[string]int{}
+	for _, l := range strings.Split(want, "\n") {
+		count[l]++
+	}
+	for _, l := range strings.Split(got, "\n") {
+		count[l]--
+	}
+	var out []string
+	for l, n := range count {
+		switch {
+		case n > 0:
+			out = append(out, "- "+l)
+		case n < 0:
+			out = append(out, "+ "+l)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+func familyNames(mfs []*dto.MetricFamily) []string {
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+	}
+	return names
+}

@@ -1,0 +1,317 @@
+package collector
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/peakacom/peaka_exporter/config"
+	"github.com/peakacom/peaka_exporter/peaka"
+)
+
+// Target kinds: the label values of peaka_scrape_targets and
+// peaka_target_failures_total.
+const (
+	kindCache      = "cache"
+	kindExport     = "export"
+	kindCacheList  = "cache_list"
+	kindExportList = "export_list"
+)
+
+var targetKinds = []string{kindCache, kindExport, kindCacheList, kindExportList}
+
+var (
+	projectUpDesc      = prometheus.NewDesc("peaka_project_up", "1 if the Peaka API answered for the project in this scrape (at least one call succeeded or reported an object missing); 0 when every call failed, as with a rejected key, an unreachable API, timeouts or server errors.", []string{"project_id"}, nil)
+	scrapeDurationDesc = prometheus.NewDesc("peaka_scrape_duration_seconds", "How long this scrape's calls to the Peaka API took.", nil, nil)
+	scrapeTargetsDesc  = prometheus.NewDesc("peaka_scrape_targets", "Targets read in this scrape, by kind (cache, export, and the project-wide cache_list and export_list calls), failed ones included.", []string{"kind"}, nil)
+)
+
+type cacheResult struct {
+	id       string
+	withLogs bool
+	status   *peaka.CacheStatus
+	err      error
+}
+
+type exportResult struct {
+	id       string
+	fromList bool
+	export   *peaka.Export
+	err      error
+}
+
+// projectResult gathers what one scrape learnt of one project. Each job
+// writes only its own fields, so the jobs need no lock.
+type projectResult struct {
+	cfg     *config.Project
+	caches  []*cacheResult // named caches, then (after merge) listed ones
+	exports []*exportResult
+
+	listCaches   bool
+	cacheList    []peaka.CacheStatus
+	cacheListErr error
+
+	recentExports bool
+	recent        []peaka.Export
+	recentErr     error
+	truncated     bool
+
+	up bool
+}
+
+// Result is one scrape's outcome; it is the prometheus.Collector of the
+// per-request registry.
+type Result struct {
+	projects []*projectResult
+	targets  map[string]int
+	duration time.Duration
+}
+
+// Scrape reads every target of cfg from the Peaka API, at most
+// cfg.Peaka.MaxConcurrency calls at once, until ctx ends. Targets that fail
+// or do not finish in time are reported as down; the scrape itself never
+// fails.
+func (e *Exporter) Scrape(ctx context.Context, cfg *config.Config) *Result {
+	start := time.Now()
+	client, clientErr := e.clientFor(cfg)
+	res := &Result{targets: map[string]int{}}
+	var jobs []func()
+	now := e.now()
+	for i := range cfg.Projects {
+		p := &cfg.Projects[i]
+		pr := &projectResult{cfg: p, listCaches: p.Caches.All, recentExports: p.Exports.Recent > 0}
+		res.projects = append(res.projects, pr)
+		var pc *peaka.Client
+		if client != nil {
+			pc = client.WithKey(p.Key.Value())
+		}
+		run := func(f func() error) func() error {
+			if clientErr != nil {
+				return func() error { return clientErr }
+			}
+			return f
+		}
+		if pr.listCaches {
+			jobs = append(jobs, func() {
+				pr.cacheListErr = run(func() (err error) {
+					pr.cacheList, err = pc.ProjectCacheStatuses(ctx, p.ID)
+					return err
+				})()
+			})
+		}
+		for _, id := range p.Caches.IDs {
+			c := &cacheResult{id: id, withLogs: p.Caches.IncludeActionLogs()}
+			pr.caches = append(pr.caches, c)
+			if pr.listCaches {
+				continue // the list call serves named caches too
+			}
+			jobs = append(jobs, func() {
+				c.err = run(func() (err error) {
+					c.status, err = pc.CacheStatus(ctx, p.ID, id, !c.withLogs)
+					return err
+				})()
+			})
+		}
+		for _, id := range p.Exports.IDs {
+			x := &exportResult{id: id}
+			pr.exports = append(pr.exports, x)
+			jobs = append(jobs, func() {
+				x.err = run(func() (err error) {
+					x.export, err = pc.Export(ctx, p.ID, id)
+					return err
+				})()
+			})
+		}
+		if pr.recentExports {
+			since := now.Add(-p.Exports.Recent.D())
+			jobs = append(jobs, func() {
+				pr.recentErr = run(func() (err error) {
+					pr.recent, pr.truncated, err = pc.RecentExports(ctx, p.ID, since, 0)
+					return err
+				})()
+			})
+		}
+	}
+	runJobs(jobs, cfg.Peaka.MaxConcurrency)
+	for _, pr := range res.projects {
+		e.finish(pr, res.targets)
+	}
+	res.duration = time.Since(start)
+	return res
+}
+
+// runJobs runs jobs on at most n goroutines: a scrape of thousands of
+// targets should not park thousands of goroutines on the client's limit.
+func runJobs(jobs []func(), n int) {
+	if n > len(jobs) {
+		n = len(jobs)
+	}
+	next := make(chan func())
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for job := range next {
+				job()
+			}
+		})
+	}
+	for _, job := range jobs {
+		next <- job
+	}
+	close(next)
+	wg.Wait()
+}
+
+// finish merges list answers into targets, counts and logs each failed
+// target once, and feeds the execution counters.
+func (e *Exporter) finish(pr *projectResult, targets map[string]int) {
+	pid := pr.cfg.ID
+	answered := func(err error) {
+		if err == nil || peaka.ReasonOf(err) == peaka.ReasonNotFound {
+			pr.up = true
+		}
+	}
+	if pr.listCaches {
+		targets[kindCacheList]++
+		answered(pr.cacheListErr)
+		e.recordFailure(kindCacheList, pid, "", pr.cacheListErr)
+		pr.mergeCacheList(e.counters.known(pid))
+	}
+	for _, c := range pr.caches {
+		targets[kindCache]++
+		// A failed list call was counted once above, not again per cache.
+		if !pr.listCaches || pr.cacheListErr == nil {
+			answered(c.err)
+			e.recordFailure(kindCache, pid, c.id, c.err)
+		}
+		if c.status != nil {
+			e.counters.observe(pid, c.id, c.status)
+		}
+	}
+	if pr.recentExports {
+		targets[kindExportList]++
+		answered(pr.recentErr)
+		e.recordFailure(kindExportList, pid, "", pr.recentErr)
+		if pr.truncated {
+			level.Warn(e.logger).Log("msg", "more recent exports than the exporter reads in one scrape; the oldest are left out", "project_id", pid, "max_pages", peaka.DefaultMaxRecentExportPages)
+		}
+	}
+	named := len(pr.exports)
+	for _, x := range pr.exports[:named] {
+		targets[kindExport]++
+		answered(x.err)
+		e.recordFailure(kindExport, pid, x.id, x.err)
+	}
+	pr.mergeRecentExports()
+	targets[kindExport] += len(pr.exports) - named
+}
+
+// mergeCacheList turns the project-wide list answer into cache targets:
+// named caches missing from it are not found; when the call failed, named
+// caches and those seen in earlier scrapes are reported down with its error
+// (the failure itself is counted once, on the list).
+func (pr *projectResult) mergeCacheList(known []string) {
+	named := map[string]*cacheResult{}
+	for _, c := range pr.caches {
+		named[c.id] = c
+	}
+	if pr.cacheListErr != nil {
+		for _, c := range pr.caches {
+			c.err = pr.cacheListErr
+		}
+		for _, id := range known {
+			if named[id] == nil {
+				pr.caches = append(pr.caches, &cacheResult{id: id, err: pr.cacheListErr})
+			}
+		}
+		return
+	}
+	withLogs := pr.cfg.Caches.IncludeActionLogs()
+	listed := map[string]bool{}
+	for i := range pr.cacheList {
+		s := &pr.cacheList[i]
+		if s.ID == "" || listed[s.ID] {
+			continue
+		}
+		listed[s.ID] = true
+		if c := named[s.ID]; c != nil {
+			c.status = s
+			continue
+		}
+		pr.caches = append(pr.caches, &cacheResult{id: s.ID, withLogs: withLogs, status: s})
+	}
+	for _, c := range pr.caches {
+		if c.status == nil {
+			c.err = &peaka.Error{Endpoint: peaka.EndpointProjectCacheStatus, Target: "project " + pr.cfg.ID + " cache " + c.id,
+				StatusCode: 200, Reason: peaka.ReasonNotFound, Message: "cache not in the project's cache list"}
+		}
+	}
+	sort.SliceStable(pr.caches[len(named):], func(i, j int) bool {
+		rest := pr.caches[len(named):]
+		return rest[i].id < rest[j].id
+	})
+}
+
+// mergeRecentExports adds listed exports that no named export covers; a
+// named export's own read (with its files) wins over the list item.
+func (pr *projectResult) mergeRecentExports() {
+	if pr.recentErr != nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, x := range pr.exports {
+		seen[x.id] = true
+	}
+	for i := range pr.recent {
+		ex := &pr.recent[i]
+		if seen[ex.ID] {
+			continue
+		}
+		seen[ex.ID] = true
+		pr.exports = append(pr.exports, &exportResult{id: ex.ID, fromList: true, export: ex})
+	}
+}
+
+// recordFailure counts a failed target and logs it once at warn level.
+func (e *Exporter) recordFailure(kind, project, id string, err error) {
+	if err == nil {
+		return
+	}
+	reason := peaka.ReasonOf(err)
+	e.failures.WithLabelValues(kind, string(reason)).Inc()
+	kv := []any{"msg", "target failed", "kind", kind, "project_id", project}
+	switch kind {
+	case kindCache:
+		kv = append(kv, "cache_id", id)
+	case kindExport:
+		kv = append(kv, "export_id", id)
+	}
+	level.Warn(e.logger).Log(append(kv, "reason", reason, "err", err)...)
+}
+
+// Describe sends nothing: the series of a scrape depend on the answers, so
+// the result is an unchecked collector.
+func (r *Result) Describe(chan<- *prometheus.Desc) {}
+
+// Collect implements prometheus.Collector.
+func (r *Result) Collect(ch chan<- prometheus.Metric) {
+	e := emitter(ch)
+	for _, pr := range r.projects {
+		pid := labelValue(pr.cfg.ID)
+		e.gauge(projectUpDesc, boolValue(pr.up), pid)
+		for _, c := range pr.caches {
+			emitCache(e, pid, c)
+		}
+		for _, x := range pr.exports {
+			emitExport(e, pid, x)
+		}
+	}
+	e.gauge(scrapeDurationDesc, r.duration.Seconds())
+	for _, k := range targetKinds {
+		e.gauge(scrapeTargetsDesc, float64(r.targets[k]), k)
+	}
+}

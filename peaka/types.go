@@ -1,0 +1,198 @@
+package peaka
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Documented values of CacheStatus.Status. The API may answer others; callers
+// keep any value they get.
+var CacheStatuses = []string{"RUNNING", "CANCELLED", "FAILED", "COMPLETED", "DELETED", "NOT_INITIALIZED"}
+
+// Execution statuses, documented in prose only.
+var ExecutionStatuses = []string{"RUNNING", "COMPLETED", "FAILED", "CANCELLED"}
+
+// Documented values of Export.Status.
+var ExportStatuses = []string{"PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"}
+
+// CacheStatus is the answer of the cache status calls. Every field may be
+// missing or null in a real answer, so pointers and zero values mean "absent".
+type CacheStatus struct {
+	ID                            string      `json:"id"`
+	Status                        string      `json:"status"`
+	CatalogID                     string      `json:"catalogId"`
+	SchemaName                    string      `json:"schemaName"`
+	TableName                     string      `json:"tableName"`
+	ProjectID                     string      `json:"projectId"`
+	LastIncrementalCacheExecution *Execution  `json:"lastIncrementalCacheExecution"`
+	LastFullRefreshCacheExecution *Execution  `json:"lastFullRefreshCacheExecution"`
+	CacheActionLogs               []ActionLog `json:"cacheActionLogs"`
+}
+
+// Execution is one incremental or full refresh run of a cache.
+type Execution struct {
+	ID            string          `json:"id"`
+	ExecutionMode string          `json:"executionMode"`
+	Status        string          `json:"status"`
+	Error         json.RawMessage `json:"error"`
+	Progress      *Progress       `json:"progress"`
+	CreatedAt     Time            `json:"createdAt"`
+	UpdatedAt     Time            `json:"updatedAt"`
+	FinishedAt    Time            `json:"finishedAt"`
+}
+
+// HasError reports whether the execution's error object carries anything.
+// The API sends {} (or null) when there is no error.
+func (e *Execution) HasError() bool {
+	b := bytes.TrimSpace(e.Error)
+	switch string(b) {
+	case "", "null", "{}", `""`, "[]", "false":
+		return false
+	}
+	// An object with only white space inside is empty too.
+	if len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}' && len(bytes.TrimSpace(b[1:len(b)-1])) == 0 {
+		return false
+	}
+	return true
+}
+
+// Finished reports whether the execution has ended, whatever its outcome.
+// A finishedAt timestamp is taken as proof even with an undocumented status.
+func (e *Execution) Finished() bool {
+	switch e.Status {
+	case "COMPLETED", "FAILED", "CANCELLED":
+		return true
+	case "RUNNING", "":
+		return false
+	}
+	return !e.FinishedAt.IsZero()
+}
+
+// Progress holds an execution's record counters. The spec declares them
+// int32; they are read as int64 so that large tables do not fail decoding.
+type Progress struct {
+	NumberOfCachedRecords   *int64 `json:"numberOfCachedRecords"`
+	NumberOfInsertedRecords *int64 `json:"numberOfInsertedRecords"`
+	NumberOfUpdatedRecords  *int64 `json:"numberOfUpdatedRecords"`
+	NumberOfDeletedRecords  *int64 `json:"numberOfDeletedRecords"`
+	LastOffset              string `json:"lastOffset"`
+	LastCacheTxID           string `json:"lastCacheTxId"`
+}
+
+// ActionLog is one entry of a cache's action log.
+type ActionLog struct {
+	Timestamp   Time   `json:"timestamp"`
+	Action      string `json:"action"`
+	Message     string `json:"message"`
+	CacheType   string `json:"cacheType"`
+	IsScheduled *bool  `json:"isScheduled"`
+}
+
+// Export is an export job. Files carry presigned URLs and UserName is an
+// e-mail address: neither may leave the exporter.
+type Export struct {
+	ID           string       `json:"id"`
+	Status       string       `json:"status"`
+	Format       string       `json:"format"`
+	Compression  string       `json:"compression"`
+	RowCount     *int64       `json:"rowCount"`
+	Bytes        *int64       `json:"bytes"`
+	DurationMs   *int64       `json:"durationMs"`
+	Files        []ExportFile `json:"files"`
+	ExpiresAt    Time         `json:"expiresAt"`
+	Downloadable *bool        `json:"downloadable"`
+	Error        string       `json:"error"`
+	CreatedAt    Time         `json:"createdAt"`
+	QueryID      string       `json:"queryId"`
+	CatalogID    string       `json:"catalogId"`
+	SchemaName   string       `json:"schemaName"`
+	TableName    string       `json:"tableName"`
+	Source       string       `json:"source"`
+	UserID       string       `json:"userId"`
+	UserName     string       `json:"userName"`
+	APIKeyPrefix string       `json:"apiKeyPrefix"`
+	ClientSource string       `json:"clientSource"`
+}
+
+// ExportFile is a downloadable artifact; URL is a secret.
+type ExportFile struct {
+	Name  string `json:"name"`
+	URL   string `json:"url"`
+	Bytes *int64 `json:"bytes"`
+}
+
+// CacheSettings is the answer of GET …/cache/{cacheId}.
+type CacheSettings struct {
+	ID                       string    `json:"id"`
+	CatalogID                string    `json:"catalogId"`
+	SchemaName               string    `json:"schemaName"`
+	TableName                string    `json:"tableName"`
+	ProjectID                string    `json:"projectId"`
+	IncrementalCacheSchedule *Schedule `json:"incrementalCacheSchedule"`
+	FullRefreshCacheSchedule *Schedule `json:"fullRefreshCacheSchedule"`
+}
+
+// Schedule is a cache refresh schedule: type BASIC with an ISO-8601
+// duration expression, or NONE.
+type Schedule struct {
+	Type       string `json:"type"`
+	Expression string `json:"expression"`
+}
+
+// Time is an API timestamp. The zero value means the field was missing,
+// null or empty.
+type Time struct{ time.Time }
+
+// Layouts seen from the API: RFC 3339 with a zone, and (from its Java side)
+// local date-times without one, which are UTC.
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999"}
+
+// UnmarshalJSON accepts null, "" and ISO-8601 timestamps with or without zone.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		t.Time = time.Time{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return &timeError{fmt.Sprintf("timestamp: %v", err)}
+	}
+	if s == "" {
+		t.Time = time.Time{}
+		return nil
+	}
+	for _, layout := range timeLayouts {
+		if v, err := time.Parse(layout, s); err == nil {
+			t.Time = v.UTC()
+			return nil
+		}
+	}
+	return &timeError{fmt.Sprintf("timestamp %q is not ISO-8601", truncate(s, 40))}
+}
+
+// timeError marks a timestamp that could not be read as a malformed answer.
+type timeError struct{ msg string }
+
+func (e *timeError) Error() string { return e.msg }
+
+// MarshalJSON writes the timestamp back in RFC 3339 (null when absent).
+func (t Time) MarshalJSON() ([]byte, error) {
+	if t.IsZero() {
+		return []byte("null"), nil
+	}
+	return json.Marshal(t.UTC().Format(time.RFC3339Nano))
+}
+
+// Unix returns the timestamp in seconds with sub-second precision.
+func (t Time) Seconds() float64 {
+	return float64(t.UnixNano()) / 1e9
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
