@@ -46,6 +46,7 @@ func newEnv(t *testing.T) *env {
 	sim.AddPartnerKey(partnerKey, ownerID)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
+	t.Cleanup(sim.Close) // runs first: releases requests held by Delay faults
 	reg := prometheus.NewPedanticRegistry()
 	exp, err := New(reg, Options{Logger: log.NewNopLogger(), Now: sim.Now})
 	if err != nil {

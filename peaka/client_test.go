@@ -29,6 +29,7 @@ func setup(t *testing.T, opts ...func(*peaka.Options)) (*peakatest.Sim, *peaka.C
 	sim.AddProject(peakatest.Project{ID: "p"})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
+	t.Cleanup(sim.Close) // runs first: releases requests held by Delay faults
 	u, _ := url.Parse(srv.URL)
 	o := peaka.Options{BaseURL: u, MaxConcurrency: 4}
 	for _, f := range opts {

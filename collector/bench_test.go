@@ -1,0 +1,63 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/peakacom/peaka_exporter/peaka/peakatest"
+)
+
+// BenchmarkScrape measures one full scrape (API calls over loopback HTTP to
+// the simulation, decoding, conversion and the text exposition) per
+// configured cache and export. Run with:
+//
+//	go test ./collector -run '^$' -bench Scrape -benchmem
+func BenchmarkScrape(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		for _, logs := range []bool{true, false} {
+			b.Run(fmt.Sprintf("targets=%d/action_logs=%v", 2*n, logs), func(b *testing.B) {
+				benchmarkScrape(b, n, logs)
+			})
+		}
+	}
+}
+
+func benchmarkScrape(b *testing.B, n int, logs bool) {
+	e := newEnv(&testing.T{})
+	defer e.srv.Close()
+	s := e.sim
+	s.AddProject(peakatest.Project{ID: "p"})
+	var caches, exports []string
+	for i := range n {
+		id := fmt.Sprintf("cache-%05d", i)
+		caches = append(caches, id)
+		s.AddCache("p", peakatest.Cache{ID: id, CatalogID: "367189801096446904", SchemaName: "public", TableName: id})
+		s.RunExecution("p", id, peakatest.FullRefresh, "COMPLETED", peakatest.Records{Cached: 1000, Inserted: 1000})
+		for range 5 {
+			s.RunExecution("p", id, peakatest.Incremental, "COMPLETED", peakatest.Records{Cached: 1010, Inserted: 10, Updated: 2})
+		}
+		xid := fmt.Sprintf("export-%05d", i)
+		exports = append(exports, xid)
+		s.AddExport("p", peakatest.Export{ID: xid, Format: "CSV", Rows: 10, Bytes: 1000, Files: 1, UserID: ownerID, CreatedAt: s.Now().Add(-time.Hour)})
+	}
+	e.t = &testing.T{}
+	e.configure(fmt.Sprintf("  - id: p\n    caches:\n      action_logs: %v\n      ids: [%s]\n    exports:\n      ids: [%s]\n",
+		logs, strings.Join(caches, ", "), strings.Join(exports, ", ")))
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		res := e.exp.Scrape(ctx, e.cfg)
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(res)
+		if _, err := (prometheus.Gatherers{reg, e.reg}).Gather(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(2*n), "ns/target")
+}
