@@ -45,6 +45,10 @@ func run(args []string, stderr io.Writer) int {
 		demo          = app.Flag("demo", "Run against a built-in simulation of the Peaka API (no account needed); --config.file is ignored.").Bool()
 		toolkitFlags  = kingpinflag.AddFlags(app, ":10126")
 	)
+	if version.Version == "" {
+		// Release builds set it with -ldflags; say plainly when they did not.
+		version.Version = "dev"
+	}
 	app.Version(version.Print(exporterName))
 	app.HelpFlag.Short('h')
 	app.UsageWriter(stderr)
