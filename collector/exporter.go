@@ -84,9 +84,10 @@ func (e *Exporter) clientFor(cfg *config.Config) (*peaka.Client, error) {
 	old := e.client
 	c, err := peaka.New(peaka.Options{
 		BaseURL:        cfg.Peaka.URL.URL,
-		MaxConcurrency: cfg.Peaka.MaxConcurrency,
-		Metrics:        e.api,
-		UserAgent:      e.userAgent,
+		MaxConcurrency:   cfg.Peaka.MaxConcurrency,
+		MaxResponseBytes: cfg.Peaka.MaxResponseBytes,
+		Metrics:          e.api,
+		UserAgent:        e.userAgent,
 	})
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,13 @@ const (
 	DefaultMaxConcurrency = 8
 	// MaxConcurrencyLimit stops a typo from opening thousands of connections.
 	MaxConcurrencyLimit = 1024
+	// DefaultSettingsRefresh is how long cache settings (schedules) are
+	// reused before they are read again: they change rarely.
+	DefaultSettingsRefresh = 10 * time.Minute
+	// DefaultMaxResponseBytes cuts off larger API answers. The project-wide
+	// cache list always carries action logs (tens of KiB per cache), so a
+	// project with a few hundred caches needs several MiB.
+	DefaultMaxResponseBytes = 16 << 20
 	// APIKeyEnv is the environment variable consulted when the file names
 	// no global key.
 	APIKeyEnv = "PEAKA_API_KEY"
@@ -49,6 +57,20 @@ type Peaka struct {
 	APIKeyFile     string   `yaml:"api_key_file,omitempty"`
 	Timeout        Duration `yaml:"timeout"`
 	MaxConcurrency int      `yaml:"max_concurrency"`
+	// SettingsRefresh is how long cache settings are reused between reads.
+	SettingsRefresh Duration `yaml:"settings_refresh"`
+	// MinInterval reuses a target's API answer younger than this instead of
+	// calling again (0: off), for several Prometheus servers scraping one
+	// exporter.
+	MinInterval Duration `yaml:"min_interval,omitempty"`
+	// MaxResponseBytes cuts off larger API answers (reported as bad_response).
+	MaxResponseBytes int64 `yaml:"max_response_bytes"`
+	// CAFile holds PEM certificates to trust for the API in addition to
+	// the system's.
+	CAFile string `yaml:"ca_file,omitempty"`
+
+	// CACerts is the content of CAFile, read and checked at load time.
+	CACerts []byte `yaml:"-"`
 
 	// Key is the resolved global key: api_key, else the contents of
 	// api_key_file, else $PEAKA_API_KEY. It may be empty only if every
@@ -104,9 +126,11 @@ func Load(path string) (*Config, error) {
 // api_key_file paths are resolved against baseDir. Every error is an *Error.
 func Parse(data []byte, filename string, lookupEnv func(string) (string, bool), baseDir string) (*Config, error) {
 	cfg := &Config{Peaka: Peaka{
-		URL:            mustParseURL(DefaultURL),
-		Timeout:        Duration(DefaultTimeout),
-		MaxConcurrency: DefaultMaxConcurrency,
+		URL:              mustParseURL(DefaultURL),
+		Timeout:          Duration(DefaultTimeout),
+		MaxConcurrency:   DefaultMaxConcurrency,
+		SettingsRefresh:  Duration(DefaultSettingsRefresh),
+		MaxResponseBytes: DefaultMaxResponseBytes,
 	}}
 
 	// The strict decode has to come first: yaml.Node.Decode would silently
@@ -201,6 +225,18 @@ func (c *checker) check(cfg *Config) {
 	}
 	if p.MaxConcurrency < 1 || p.MaxConcurrency > MaxConcurrencyLimit {
 		c.fail("peaka.max_concurrency", "must be between 1 and %d, got %d", MaxConcurrencyLimit, p.MaxConcurrency)
+	}
+	if p.SettingsRefresh.D() < time.Second {
+		c.fail("peaka.settings_refresh", "must be at least 1s, got %s", p.SettingsRefresh)
+	}
+	if p.MinInterval < 0 {
+		c.fail("peaka.min_interval", "must not be negative, got %s", p.MinInterval)
+	}
+	if p.MaxResponseBytes < 1024 || p.MaxResponseBytes > 1<<30 {
+		c.fail("peaka.max_response_bytes", "must be between 1024 and %d, got %d", 1<<30, p.MaxResponseBytes)
+	}
+	if c.present("peaka.ca_file") {
+		p.CACerts = c.readCAFile("peaka.ca_file", p.CAFile)
 	}
 
 	globalOK := true
@@ -325,6 +361,29 @@ func (c *checker) resolveKey(path string, inline Secret, file string) (key Secre
 		return key, ok
 	}
 	return "", true
+}
+
+// readCAFile returns the PEM certificates in file, or nil after recording
+// why they cannot be used.
+func (c *checker) readCAFile(path, file string) []byte {
+	if strings.TrimSpace(file) == "" {
+		c.fail(path, "empty file name")
+		return nil
+	}
+	name := file
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(c.baseDir, name)
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		c.fail(path, "cannot read CA file %q: %s", name, osReason(err))
+		return nil
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(data) {
+		c.fail(path, "CA file %q holds no PEM certificate", name)
+		return nil
+	}
+	return data
 }
 
 // checkKey rejects keys with inner whitespace or control characters: they

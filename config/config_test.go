@@ -231,6 +231,11 @@ var badTests = []struct {
 	{file: "timeout-negative.yml", want: "testdata/bad/timeout-negative.yml:2: peaka.timeout: must be greater than 0, got -5s"},
 	{file: "timeout-too-long.yml", want: "testdata/bad/timeout-too-long.yml:2: peaka.timeout: must be at most 10m, got 1h"},
 	{file: "concurrency-zero.yml", want: "testdata/bad/concurrency-zero.yml:2: peaka.max_concurrency: must be between 1 and 1024, got 0"},
+	{file: "settings-refresh-zero.yml", want: "testdata/bad/settings-refresh-zero.yml:3: peaka.settings_refresh: must be at least 1s, got 0s"},
+	{file: "min-interval-negative.yml", want: "testdata/bad/min-interval-negative.yml:3: peaka.min_interval: must not be negative, got -5s"},
+	{file: "max-response-tiny.yml", want: "testdata/bad/max-response-tiny.yml:3: peaka.max_response_bytes: must be between 1024 and 1073741824, got 10"},
+	{file: "ca-file-missing.yml", want: `testdata/bad/ca-file-missing.yml:3: peaka.ca_file: cannot read CA file "testdata/bad/no-such-ca.pem": no such file or directory`},
+	{file: "ca-file-not-pem.yml", want: `testdata/bad/ca-file-not-pem.yml:3: peaka.ca_file: CA file "testdata/bad/keys/not-a-cert.pem" holds no PEM certificate`},
 	{file: "concurrency-too-high.yml", want: "testdata/bad/concurrency-too-high.yml:2: peaka.max_concurrency: must be between 1 and 1024, got 1025"},
 	{file: "recent-negative.yml", want: "testdata/bad/recent-negative.yml:4: projects[0].exports.recent: must not be negative, got -1h"},
 	{file: "bad-duration.yml", want: `testdata/bad/bad-duration.yml:2: peaka.timeout: invalid duration "ten seconds" (want a number with a unit: ms, s, m, h, d, w or y, e.g. 10s or 1h30m)`},
@@ -260,7 +265,7 @@ var badTests = []struct {
 		file: "no-key.yml", env: envWith(nil),
 		want: `testdata/bad/no-key.yml:5: projects[1]: no Peaka API key for project "unkeyed": set peaka.api_key_file, peaka.api_key or the PEAKA_API_KEY environment variable (or api_key_file/api_key on the project)`,
 	},
-	{file: "unknown-key.yml", want: `testdata/bad/unknown-key.yml:3: unknown key "foo" in peaka (known keys: url, api_key, api_key_file, timeout, max_concurrency)`},
+	{file: "unknown-key.yml", want: `testdata/bad/unknown-key.yml:3: unknown key "foo" in peaka (known keys: url, api_key, api_key_file, timeout, max_concurrency, settings_refresh, min_interval, max_response_bytes, ca_file)`},
 	{file: "unknown-key-top.yml", want: `testdata/bad/unknown-key-top.yml:1: unknown key "projets" at top level (known keys: peaka, projects)`},
 	{file: "unknown-key-project.yml", want: `testdata/bad/unknown-key-project.yml:5: unknown key "cache" in projects[1] (known keys: id, api_key, api_key_file, caches, exports)`},
 	{file: "unknown-key-caches.yml", want: `testdata/bad/unknown-key-caches.yml:5: unknown key "action_log" in projects[0].caches (known keys: ids, all, action_logs)`},
@@ -269,7 +274,7 @@ var badTests = []struct {
 	{file: "wrong-type-list.yml", want: `testdata/bad/wrong-type-list.yml:1: projects: expected a list of projects, got "mtKDhe1U"`},
 	{file: "wrong-type-ids.yml", want: `testdata/bad/wrong-type-ids.yml:4: projects[0].caches.ids: expected a list of IDs, got "960bd651-7b3c-4511-9a88-18e14ac7742a"`},
 	{file: "not-a-mapping.yml", want: "testdata/bad/not-a-mapping.yml:1: top level: expected a mapping, got a list"},
-	{file: "multiple-errors.yml", want: `testdata/bad/multiple-errors.yml:2: unknown key "foo" in peaka (known keys: url, api_key, api_key_file, timeout, max_concurrency) (and 2 more errors)`},
+	{file: "multiple-errors.yml", want: `testdata/bad/multiple-errors.yml:2: unknown key "foo" in peaka (known keys: url, api_key, api_key_file, timeout, max_concurrency, settings_refresh, min_interval, max_response_bytes, ca_file) (and 2 more errors)`},
 	{file: "multiple-semantic-errors.yml", want: "testdata/bad/multiple-semantic-errors.yml:2: peaka.timeout: must be greater than 0, got 0s (and 1 more error)"},
 	{file: "duplicate-key.yml", want: `testdata/bad/duplicate-key.yml:3: duplicate key "timeout" in peaka (first defined on line 2)`},
 	{file: "syntax-error.yml", want: "testdata/bad/syntax-error.yml:5: YAML syntax error: mapping values are not allowed in this context"},
@@ -424,6 +429,8 @@ func TestMarshalShape(t *testing.T) {
   api_key_file: keys/global.key
   timeout: 30s
   max_concurrency: 16
+  settings_refresh: 10m
+  max_response_bytes: 16777216
 projects:
   - id: mtKDhe1U
     caches:
