@@ -83,7 +83,7 @@ func (e *Exporter) clientFor(cfg *config.Config) (*peaka.Client, error) {
 	}
 	old := e.client
 	c, err := peaka.New(peaka.Options{
-		BaseURL:        cfg.Peaka.URL.URL,
+		BaseURL:          cfg.Peaka.URL.URL,
 		MaxConcurrency:   cfg.Peaka.MaxConcurrency,
 		MaxResponseBytes: cfg.Peaka.MaxResponseBytes,
 		Metrics:          e.api,
