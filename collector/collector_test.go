@@ -27,7 +27,8 @@ func goldenWorld(s *peakatest.Sim) {
 	add := func(project, id, table string) {
 		s.AddCache(project, peakatest.Cache{ID: id, CatalogID: "367189801096446904", SchemaName: "public", TableName: table})
 	}
-	add("alpha", "c-ok", "orders")
+	s.AddCache("alpha", peakatest.Cache{ID: "c-ok", CatalogID: "367189801096446904", SchemaName: "public", TableName: "orders",
+		IncrementalEvery: 15 * time.Minute, FullRefreshEvery: 24 * time.Hour})
 	add("alpha", "c-running", "customers")
 	add("alpha", "c-failed", "payments")
 	add("alpha", "c-new", "refunds")
@@ -49,6 +50,8 @@ func goldenWorld(s *peakatest.Sim) {
 	s.RunExecution("alpha", "c-failed", peakatest.FullRefresh, "FAILED", peakatest.Records{})
 	s.RunExecution("alpha", "c-odd", peakatest.Incremental, "SKIPPED", peakatest.Records{Cached: 3})
 	s.SetCacheStatus("alpha", "c-odd", "PAUSED")
+	s.SetSchedule("alpha", "c-odd", peakatest.Incremental, "BASIC", "every day")
+	s.SetSchedule("alpha", "c-odd", peakatest.FullRefresh, "BASIC", "PT1H30M")
 	s.RunExecution("alpha", "c-nulls", peakatest.Incremental, "COMPLETED", peakatest.Records{Cached: 7, Inserted: 7})
 	s.SetFault("c-nulls", peakatest.Fault{MissingFields: true})
 	s.SetFault("c-html", peakatest.Fault{Status: http.StatusInternalServerError, HTML: true})

@@ -21,9 +21,14 @@ import (
 type Options struct {
 	Logger    log.Logger
 	UserAgent string
-	// Now is the clock for the exports.recent window; nil → time.Now.
-	// Tests set it to the simulated API's clock.
+	// Now is the clock for the exports.recent window, settings refreshes
+	// and forgetting old executions; nil → time.Now. Tests set it to the
+	// simulated API's clock.
 	Now func() time.Time
+	// HistoryPageSize and MaxHistoryPages bound the execution-history calls
+	// of one cache in one scrape (0: 50 per page, 5 pages); what is left is
+	// read at the next scrape.
+	HistoryPageSize, MaxHistoryPages int
 }
 
 // Exporter holds the state shared by all scrapes.
@@ -33,7 +38,8 @@ type Exporter struct {
 	now       func() time.Time
 	api       *peaka.Metrics
 	failures  *prometheus.CounterVec
-	counters  *executionCounters
+	states    *cacheStates
+	history   historyOptions
 
 	mu     sync.Mutex
 	cfg    *config.Config
@@ -47,7 +53,8 @@ func New(reg prometheus.Registerer, o Options) (*Exporter, error) {
 		userAgent: o.UserAgent,
 		now:       o.Now,
 		api:       peaka.NewMetrics(),
-		counters:  newExecutionCounters(),
+		states:    newCacheStates(),
+		history:   historyOptions{pageSize: o.HistoryPageSize, maxPages: o.MaxHistoryPages},
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "peaka_target_failures_total",
 			Help: "Targets that could not be read, by kind and reason (timeout, network, unauthorized, forbidden, not_found, rate_limited, server_error, bad_response).",
@@ -59,12 +66,18 @@ func New(reg prometheus.Registerer, o Options) (*Exporter, error) {
 	if e.now == nil {
 		e.now = time.Now
 	}
-	for _, k := range targetKinds {
+	if e.history.pageSize <= 0 {
+		e.history.pageSize = defaultHistoryPageSize
+	}
+	if e.history.maxPages <= 0 {
+		e.history.maxPages = defaultMaxHistoryPages
+	}
+	for _, k := range failureKinds {
 		for _, r := range peaka.Reasons {
 			e.failures.WithLabelValues(k, string(r))
 		}
 	}
-	for _, c := range []prometheus.Collector{e.api, e.failures, e.counters} {
+	for _, c := range []prometheus.Collector{e.api, e.failures, e.states} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering exporter metrics: %w", err)
 		}
@@ -96,7 +109,7 @@ func (e *Exporter) clientFor(cfg *config.Config) (*peaka.Client, error) {
 		old.CloseIdleConnections()
 	}
 	e.cfg, e.client = cfg, c
-	e.counters.retain(func(project, cache string) bool {
+	e.states.retain(func(project, cache string, _ *cacheState) bool {
 		for _, p := range cfg.Projects {
 			if p.ID == project {
 				return p.Caches.All || slices.Contains(p.Caches.IDs, cache)

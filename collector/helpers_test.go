@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,13 +40,23 @@ type env struct {
 	reg *prometheus.Registry
 	exp *Exporter
 	cfg *config.Config
+
+	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	sim := peakatest.New(peakatest.Options{Start: simStart, Seed: 1})
 	sim.AddPartnerKey(partnerKey, ownerID)
-	srv := httptest.NewServer(sim)
+	e := &env{t: t, sim: sim}
+	// intercept lets a test answer some requests itself (a fault on one
+	// route only); everything else goes to the simulation.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f := e.intercept.Load(); f != nil && (*f)(w, r) {
+			return
+		}
+		sim.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(sim.Close) // runs first: releases requests held by Delay faults
 	reg := prometheus.NewPedanticRegistry()
@@ -52,7 +64,24 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, sim: sim, srv: srv, reg: reg, exp: exp}
+	e.srv, e.reg, e.exp = srv, reg, exp
+	return e
+}
+
+// withOptions replaces the exporter with one built with o (its clock is
+// always the simulation's).
+func (e *env) withOptions(o Options) {
+	e.t.Helper()
+	o.Now = e.sim.Now
+	if o.Logger == nil {
+		o.Logger = log.NewNopLogger()
+	}
+	reg := prometheus.NewPedanticRegistry()
+	exp, err := New(reg, o)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.reg, e.exp = reg, exp
 }
 
 // configure parses a config whose projects part is given; the URL and the

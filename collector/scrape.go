@@ -22,7 +22,17 @@ const (
 	kindExportList = "export_list"
 )
 
-var targetKinds = []string{kindCache, kindExport, kindCacheList, kindExportList}
+// Kinds of the calls that follow a cache's status: its history and its
+// settings. They are not targets of their own but can fail.
+const (
+	kindCacheHistory  = "cache_history"
+	kindCacheSettings = "cache_settings"
+)
+
+var (
+	targetKinds  = []string{kindCache, kindExport, kindCacheList, kindExportList}
+	failureKinds = append(targetKinds[:len(targetKinds):len(targetKinds)], kindCacheHistory, kindCacheSettings)
+)
 
 var (
 	projectUpDesc      = prometheus.NewDesc("peaka_project_up", "1 if the Peaka API answered for the project in this scrape (at least one call succeeded or reported an object missing); 0 when every call failed, as with a rejected key, an unreachable API, timeouts or server errors.", []string{"project_id"}, nil)
@@ -35,6 +45,10 @@ type cacheResult struct {
 	withLogs bool
 	status   *peaka.CacheStatus
 	err      error
+
+	historyErr  error
+	settingsErr error
+	parseErrs   []error
 }
 
 type exportResult struct {
@@ -140,8 +154,56 @@ func (e *Exporter) Scrape(ctx context.Context, cfg *config.Config) *Result {
 	for _, pr := range res.projects {
 		e.finish(pr, res.targets)
 	}
+	if clientErr == nil {
+		runJobs(e.accountingJobs(ctx, cfg, client, res), cfg.Peaka.MaxConcurrency)
+		for _, pr := range res.projects {
+			e.finishAccounting(pr)
+		}
+	}
+	e.states.retain(func(_, _ string, cs *cacheState) bool {
+		cs.mu.Lock()
+		defer cs.mu.Unlock()
+		return now.Sub(cs.lastSeen) < stateExpiry
+	})
 	res.duration = time.Since(start)
 	return res
+}
+
+// accountingJobs are the second phase of a scrape: for every cache read,
+// count its finished executions (reading its history where it changed) and
+// refresh its settings when they are due.
+func (e *Exporter) accountingJobs(ctx context.Context, cfg *config.Config, client *peaka.Client, res *Result) []func() {
+	var jobs []func()
+	every := cfg.Peaka.SettingsRefresh.D()
+	for _, pr := range res.projects {
+		pid := pr.cfg.ID
+		pc := client.WithKey(pr.cfg.Key.Value())
+		for _, c := range pr.caches {
+			if c.status == nil {
+				continue
+			}
+			cs := e.states.get(pid, c.id)
+			jobs = append(jobs, func() {
+				read := func(ctx context.Context, limit, offset int) ([]peaka.Execution, error) {
+					return pc.ExecutionHistory(ctx, pid, c.id, limit, offset)
+				}
+				c.historyErr = cs.account(ctx, read, c.status, e.now(), e.history)
+				c.parseErrs, c.settingsErr = cs.refreshSettings(ctx, pc, pid, c.id, e.now(), every)
+			})
+		}
+	}
+	return jobs
+}
+
+func (e *Exporter) finishAccounting(pr *projectResult) {
+	pid := pr.cfg.ID
+	for _, c := range pr.caches {
+		e.recordFailure(kindCacheHistory, pid, c.id, c.historyErr)
+		e.recordFailure(kindCacheSettings, pid, c.id, c.settingsErr)
+		for _, err := range c.parseErrs {
+			level.Warn(e.logger).Log("msg", "cache schedule skipped", "project_id", pid, "cache_id", c.id, "err", err)
+		}
+	}
 }
 
 // runJobs runs jobs on at most n goroutines: a scrape of thousands of
@@ -179,7 +241,7 @@ func (e *Exporter) finish(pr *projectResult, targets map[string]int) {
 		targets[kindCacheList]++
 		answered(pr.cacheListErr)
 		e.recordFailure(kindCacheList, pid, "", pr.cacheListErr)
-		pr.mergeCacheList(e.counters.known(pid))
+		pr.mergeCacheList(e.states.known(pid))
 	}
 	for _, c := range pr.caches {
 		targets[kindCache]++
@@ -187,9 +249,6 @@ func (e *Exporter) finish(pr *projectResult, targets map[string]int) {
 		if !pr.listCaches || pr.cacheListErr == nil {
 			answered(c.err)
 			e.recordFailure(kindCache, pid, c.id, c.err)
-		}
-		if c.status != nil {
-			e.counters.observe(pid, c.id, c.status)
 		}
 	}
 	if pr.recentExports {
@@ -285,7 +344,7 @@ func (e *Exporter) recordFailure(kind, project, id string, err error) {
 	e.failures.WithLabelValues(kind, string(reason)).Inc()
 	kv := []any{"msg", "target failed", "kind", kind, "project_id", project}
 	switch kind {
-	case kindCache:
+	case kindCache, kindCacheHistory, kindCacheSettings:
 		kv = append(kv, "cache_id", id)
 	case kindExport:
 		kv = append(kv, "export_id", id)

@@ -1,0 +1,413 @@
+package collector
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/peakacom/peaka_exporter/peaka"
+)
+
+var (
+	executionsTotalDesc = desc("cache_executions_total", "Executions of the cache that finished since the exporter first saw the cache, by outcome; read from the cache's execution history so that runs between scrapes count too, each exactly once by its id however many Prometheus servers scrape.", execLabels, "status")
+	recordsTotalDesc    = desc("cache_records_total", "Records moved by the executions counted in peaka_cache_executions_total (kind: inserted, updated, deleted).", execLabels, "kind")
+	historyGapsDesc     = desc("cache_history_gaps_total", "Times the exporter could not account for every execution of the cache: its last counted execution was no longer in the history (kept 14 days), the history answered 404, or kept failing. Runs in such a gap may be missing from peaka_cache_executions_total.", cacheLabels)
+
+	// Outcomes, record kinds and execution kinds whose series exist from a
+	// cache's first sight, so that increase() sees the first run.
+	finishedStatuses = []string{"COMPLETED", "FAILED", "CANCELLED"}
+	recordKinds      = []string{"inserted", "updated", "deleted"}
+	executionKinds   = []string{executionIncremental, executionFullRefresh}
+)
+
+// executionOther labels history entries whose executionMode names neither
+// kind; the API documents no values for it.
+const executionOther = "other"
+
+const (
+	defaultHistoryPageSize = 50
+	defaultMaxHistoryPages = 5
+	// historyRetention is how long Peaka keeps executions (14 days) plus a
+	// margin; older ones need not be remembered.
+	historyRetention = 15 * 24 * time.Hour
+	// maxKnownExecutions bounds the memory of one cache whatever its pace.
+	maxKnownExecutions = 20000
+	// maxHistoryFailures is how many scrapes in a row may fail to read the
+	// history before the exporter gives up on the runs in between.
+	maxHistoryFailures = 3
+	// stateExpiry forgets caches (of caches.all projects) not seen for a day.
+	stateExpiry = 24 * time.Hour
+)
+
+type cacheKey struct{ project, cache string }
+
+// knownExecution is an execution the exporter has accounted for.
+type knownExecution struct {
+	counted bool      // finished and counted (or finished before first sight)
+	gen     int       // the scan generation that learnt it (0: first sight)
+	created time.Time // for forgetting it once it left the history
+}
+
+// resumePoint is where a history scan that ran out of pages goes on at the
+// next scrape. Newer executions only push older ones to higher offsets, so
+// going on at the same offset skips nothing.
+type resumePoint struct {
+	offset int
+	origin int // generation of the scan that began it
+}
+
+// cacheState is what the exporter remembers of one cache between scrapes.
+type cacheState struct {
+	// lock serialises accounting, history calls included, so that two
+	// scrapes never count the same execution. A channel so that waiting
+	// for it respects the scrape's deadline.
+	lock chan struct{}
+
+	// Guarded by lock.
+	seen        bool
+	known       map[string]*knownExecution
+	slots       [2]string
+	gen         int
+	resume      *resumePoint
+	historyFail int
+
+	// Guarded by mu; read by Collect.
+	mu           sync.Mutex
+	lastSeen     time.Time
+	executions   map[[2]string]float64 // {execution, status}
+	records      map[[2]string]float64 // {execution, kind}
+	gaps         float64
+	parseErrors  float64
+	intervals    [2]float64 // schedule interval in seconds per kind; 0: none
+	settingsNext time.Time
+	settingsBusy bool
+}
+
+func newCacheState() *cacheState {
+	cs := &cacheState{
+		lock:       make(chan struct{}, 1),
+		known:      map[string]*knownExecution{},
+		executions: map[[2]string]float64{},
+		records:    map[[2]string]float64{},
+	}
+	for _, x := range executionKinds {
+		for _, st := range finishedStatuses {
+			cs.executions[[2]string{x, st}] = 0
+		}
+		for _, k := range recordKinds {
+			cs.records[[2]string{x, k}] = 0
+		}
+	}
+	return cs
+}
+
+// historyPage reads one page of a cache's execution history.
+type historyPage func(ctx context.Context, limit, offset int) ([]peaka.Execution, error)
+
+// historyOptions bounds the history calls of one cache in one scrape.
+type historyOptions struct {
+	pageSize, maxPages int
+}
+
+// account counts the executions that finished since the last scrape. Where
+// a slot holds an execution the exporter has not seen, it reads the history
+// back to what it knew (at most maxPages pages; the rest at the next
+// scrape). On the first sight of a cache it only remembers: counters start
+// at 0. The returned error is the history call's.
+func (cs *cacheState) account(ctx context.Context, read historyPage, st *peaka.CacheStatus, now time.Time, o historyOptions) error {
+	select {
+	case cs.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil // another scrape is accounting; this one has no time left to wait
+	}
+	defer func() { <-cs.lock }()
+
+	cs.mu.Lock()
+	cs.lastSeen = now
+	cs.mu.Unlock()
+
+	slots := [2]*peaka.Execution{st.LastIncrementalCacheExecution, st.LastFullRefreshCacheExecution}
+	for i, x := range slots {
+		if x != nil && x.ID != "" {
+			cs.slots[i] = x.ID
+		}
+	}
+	if !cs.seen {
+		cs.seen = true
+		for _, x := range slots {
+			if x != nil && x.ID != "" {
+				cs.known[x.ID] = &knownExecution{counted: x.Finished(), created: x.CreatedAt.Time}
+			}
+		}
+		return nil
+	}
+
+	newHead := false
+	for i, x := range slots {
+		if x == nil || x.ID == "" {
+			continue
+		}
+		if k := cs.known[x.ID]; k != nil {
+			// Still the latest of its kind: nothing else of that kind ran,
+			// so the status alone settles it.
+			if !k.counted && x.Finished() {
+				k.counted = true
+				cs.count(executionKinds[i], x)
+			}
+		} else {
+			newHead = true
+		}
+	}
+	if !newHead && cs.resume == nil {
+		return nil
+	}
+
+	err := cs.scan(ctx, read, newHead, o)
+	if err != nil {
+		cs.historyFail++
+		if peaka.ReasonOf(err) != peaka.ReasonNotFound && cs.historyFail < maxHistoryFailures {
+			return err // try again next scrape; nothing is lost yet
+		}
+		cs.mu.Lock()
+		cs.gaps++
+		cs.mu.Unlock()
+		cs.resume = nil
+	}
+	cs.historyFail = 0
+	// What the history did not show (it may lag, or it failed for good) is
+	// settled from the status, so that no scrape reads the history for it
+	// again.
+	for i, x := range slots {
+		if x != nil && x.ID != "" && cs.known[x.ID] == nil {
+			cs.known[x.ID] = &knownExecution{counted: x.Finished(), gen: cs.gen, created: x.CreatedAt.Time}
+			if x.Finished() {
+				cs.count(executionKinds[i], x)
+			}
+		}
+	}
+	cs.forget(now)
+	return err
+}
+
+// scan reads the history newest first. The head part stops at the first
+// execution learnt before this scan; an unfinished earlier scan goes on
+// from its resume point to the first execution learnt before it began.
+// Reaching the end of the history instead means the executions the
+// exporter knew have aged out: a gap.
+func (cs *cacheState) scan(ctx context.Context, read historyPage, newHead bool, o historyOptions) error {
+	cs.gen++
+	g := cs.gen
+	pages := 0
+	walk := func(offset, stopGen, budget int) (next int, done bool, err error) {
+		for pages < budget {
+			items, err := read(ctx, o.pageSize, offset)
+			pages++
+			if err != nil {
+				return offset, false, err
+			}
+			for i := range items {
+				if cs.visit(&items[i], g, stopGen) {
+					return offset, true, nil
+				}
+			}
+			offset += len(items)
+			if len(items) < o.pageSize {
+				// The whole history is read; nothing is left to resume.
+				cs.resume = nil
+				if cs.knewBefore(stopGen) {
+					cs.mu.Lock()
+					cs.gaps++
+					cs.mu.Unlock()
+				}
+				return offset, true, nil
+			}
+		}
+		return offset, false, nil
+	}
+
+	if newHead {
+		// Leave a page for an unfinished earlier scan, so that new runs at
+		// the head cannot starve it.
+		budget := o.maxPages
+		if cs.resume != nil && budget > 1 {
+			budget--
+		}
+		if err := cs.scanHead(walk, g, budget); err != nil || cs.resume == nil {
+			return err
+		}
+	}
+	offset, done, err := walk(cs.resume.offset, cs.resume.origin, o.maxPages)
+	if done {
+		cs.resume = nil
+	} else {
+		cs.resume.offset = offset
+	}
+	return err
+}
+
+// scanHead walks from the newest execution down to the first one learnt
+// before generation g.
+func (cs *cacheState) scanHead(walk func(offset, stopGen, budget int) (int, bool, error), g, budget int) error {
+	offset, done, err := walk(0, g, budget)
+	if err != nil || !done {
+		// Below offset nothing was read: go on from there next time, down
+		// to what was known before the oldest unfinished scan began.
+		origin := g
+		if cs.resume != nil {
+			origin = cs.resume.origin
+		}
+		cs.resume = &resumePoint{offset: offset, origin: origin}
+		return err
+	}
+	return nil
+}
+
+// visit accounts for one history entry and reports whether it was learnt
+// before generation stopGen, where the walk may stop.
+func (cs *cacheState) visit(x *peaka.Execution, g, stopGen int) bool {
+	if x.ID == "" {
+		return false
+	}
+	k := cs.known[x.ID]
+	if k == nil {
+		k = &knownExecution{gen: g, created: x.CreatedAt.Time}
+		cs.known[x.ID] = k
+	}
+	if !k.counted && x.Finished() {
+		k.counted = true
+		cs.count(executionKindOf(x.ExecutionMode), x)
+	}
+	return k.gen < stopGen
+}
+
+func (cs *cacheState) knewBefore(gen int) bool {
+	for _, k := range cs.known {
+		if k.gen < gen {
+			return true
+		}
+	}
+	return false
+}
+
+func (cs *cacheState) count(kind string, x *peaka.Execution) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.executions[[2]string{kind, labelValue(x.Status)}]++
+	if p := x.Progress; p != nil {
+		for i, v := range []*int64{p.NumberOfInsertedRecords, p.NumberOfUpdatedRecords, p.NumberOfDeletedRecords} {
+			if v != nil && *v > 0 {
+				cs.records[[2]string{kind, recordKinds[i]}] += float64(*v)
+			}
+		}
+	}
+}
+
+// forget drops executions that have left the history, keeping the slots'
+// (a slot can hold an execution older than the retention).
+func (cs *cacheState) forget(now time.Time) {
+	cutoff := now.Add(-historyRetention)
+	for id, k := range cs.known {
+		if !k.created.IsZero() && k.created.Before(cutoff) && id != cs.slots[0] && id != cs.slots[1] {
+			delete(cs.known, id)
+		}
+	}
+	for gen := 0; len(cs.known) > maxKnownExecutions && gen < cs.gen; gen++ {
+		for id, k := range cs.known {
+			if k.gen == gen && id != cs.slots[0] && id != cs.slots[1] {
+				delete(cs.known, id)
+			}
+		}
+	}
+}
+
+func executionKindOf(mode string) string {
+	m := strings.ToUpper(mode)
+	switch {
+	case strings.Contains(m, "FULL"):
+		return executionFullRefresh
+	case strings.Contains(m, "INCR"):
+		return executionIncremental
+	}
+	return executionOther
+}
+
+// cacheStates holds the state of every cache the exporter has seen.
+type cacheStates struct {
+	mu sync.Mutex
+	m  map[cacheKey]*cacheState
+}
+
+func newCacheStates() *cacheStates {
+	return &cacheStates{m: map[cacheKey]*cacheState{}}
+}
+
+func (c *cacheStates) get(project, cache string) *cacheState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := cacheKey{project, cache}
+	cs := c.m[k]
+	if cs == nil {
+		cs = newCacheState()
+		c.m[k] = cs
+	}
+	return cs
+}
+
+// known returns the IDs of a project's caches the exporter has seen.
+func (c *cacheStates) known(project string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ids []string
+	for k := range c.m {
+		if k.project == project {
+			ids = append(ids, k.cache)
+		}
+	}
+	return ids
+}
+
+// retain forgets the caches for which keep is false: a reload dropped them,
+// or a caches.all project has not listed them for a day.
+func (c *cacheStates) retain(keep func(project, cache string, cs *cacheState) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, cs := range c.m {
+		if !keep(k.project, k.cache, cs) {
+			delete(c.m, k)
+		}
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *cacheStates) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{executionsTotalDesc, recordsTotalDesc, historyGapsDesc, scheduleIntervalDesc, scheduleParseErrorsDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *cacheStates) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, cs := range c.m {
+		project, id := labelValue(k.project), labelValue(k.cache)
+		cs.mu.Lock()
+		for key, v := range cs.executions {
+			ch <- prometheus.MustNewConstMetric(executionsTotalDesc, prometheus.CounterValue, v, project, id, key[0], key[1])
+		}
+		for key, v := range cs.records {
+			ch <- prometheus.MustNewConstMetric(recordsTotalDesc, prometheus.CounterValue, v, project, id, key[0], key[1])
+		}
+		ch <- prometheus.MustNewConstMetric(historyGapsDesc, prometheus.CounterValue, cs.gaps, project, id)
+		ch <- prometheus.MustNewConstMetric(scheduleParseErrorsDesc, prometheus.CounterValue, cs.parseErrors, project, id)
+		for i, v := range cs.intervals {
+			if v > 0 {
+				ch <- prometheus.MustNewConstMetric(scheduleIntervalDesc, prometheus.GaugeValue, v, project, id, executionKinds[i])
+			}
+		}
+		cs.mu.Unlock()
+	}
+}
