@@ -15,7 +15,7 @@ const (
 var (
 	cacheLabels     = []string{"project_id", "cache_id"}
 	execLabels      = []string{"project_id", "cache_id", "execution"}
-	cacheUpDesc     = desc("cache_up", "1 if this scrape read the cache's status from the Peaka API, 0 if the call failed (see peaka_target_failures_total).", cacheLabels)
+	cacheUpDesc     = desc("cache_up", "1 if this scrape read the cache's status from the Peaka API, 0 if the call failed (see peaka_target_failures_total). With peaka.min_interval set, an answer younger than it may be reused.", cacheLabels)
 	cacheInfoDesc   = desc("cache_info", "The cached table of a cache; always 1.", cacheLabels, "catalog_id", "schema_name", "table_name")
 	cacheStatusDesc = desc("cache_status", "The cache's status as a state set: 1 for the current status, 0 for the other documented ones. An undocumented status gets its own series.", cacheLabels, "status")
 

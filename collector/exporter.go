@@ -39,6 +39,7 @@ type Exporter struct {
 	api       *peaka.Metrics
 	failures  *prometheus.CounterVec
 	states    *cacheStates
+	shared    *sharedCalls
 	history   historyOptions
 
 	mu     sync.Mutex
@@ -54,6 +55,7 @@ func New(reg prometheus.Registerer, o Options) (*Exporter, error) {
 		now:       o.Now,
 		api:       peaka.NewMetrics(),
 		states:    newCacheStates(),
+		shared:    newSharedCalls(),
 		history:   historyOptions{pageSize: o.HistoryPageSize, maxPages: o.MaxHistoryPages},
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "peaka_target_failures_total",
@@ -77,7 +79,7 @@ func New(reg prometheus.Registerer, o Options) (*Exporter, error) {
 			e.failures.WithLabelValues(k, string(r))
 		}
 	}
-	for _, c := range []prometheus.Collector{e.api, e.failures, e.states} {
+	for _, c := range []prometheus.Collector{e.api, e.failures, e.states, e.shared} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering exporter metrics: %w", err)
 		}
@@ -109,6 +111,7 @@ func (e *Exporter) clientFor(cfg *config.Config) (*peaka.Client, error) {
 		old.CloseIdleConnections()
 	}
 	e.cfg, e.client = cfg, c
+	e.shared.reset()
 	e.states.retain(func(project, cache string, _ *cacheState) bool {
 		for _, p := range cfg.Projects {
 			if p.ID == project {

@@ -6,7 +6,7 @@ import (
 
 var (
 	exportLabels     = []string{"project_id", "export_id"}
-	exportUpDesc     = desc("export_up", "1 if this scrape read the export job from the Peaka API, 0 if the call failed (see peaka_target_failures_total).", exportLabels)
+	exportUpDesc     = desc("export_up", "1 if this scrape read the export job from the Peaka API, 0 if the call failed (see peaka_target_failures_total). With peaka.min_interval set, an answer younger than it may be reused.", exportLabels)
 	exportInfoDesc   = desc("export_info", "What an export job exports and who started it (by client and API key prefix); always 1.", exportLabels, "format", "compression", "source", "query_id", "catalog_id", "schema_name", "table_name", "client_source", "api_key_prefix")
 	exportStatusDesc = desc("export_status", "The export job's status as a state set over PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED, EXPIRED (and any undocumented value seen).", exportLabels, "status")
 	exportRowsDesc   = desc("export_rows", "Rows the export job wrote (rowCount).", exportLabels)

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -109,10 +110,13 @@ func (e *Exporter) Scrape(ctx context.Context, cfg *config.Config) *Result {
 			}
 			return f
 		}
+		maxAge := cfg.Peaka.MinInterval.D()
 		if pr.listCaches {
 			jobs = append(jobs, func() {
 				pr.cacheListErr = run(func() (err error) {
-					pr.cacheList, err = pc.ProjectCacheStatuses(ctx, p.ID)
+					pr.cacheList, err = shared(ctx, e.shared, "cache_list/"+p.ID, maxAge, func() ([]peaka.CacheStatus, error) {
+						return pc.ProjectCacheStatuses(ctx, p.ID)
+					})
 					return err
 				})()
 			})
@@ -123,9 +127,12 @@ func (e *Exporter) Scrape(ctx context.Context, cfg *config.Config) *Result {
 			if pr.listCaches {
 				continue // the list call serves named caches too
 			}
+			key := fmt.Sprintf("cache/%s/%s/%t", p.ID, id, c.withLogs)
 			jobs = append(jobs, func() {
 				c.err = run(func() (err error) {
-					c.status, err = pc.CacheStatus(ctx, p.ID, id, !c.withLogs)
+					c.status, err = shared(ctx, e.shared, key, maxAge, func() (*peaka.CacheStatus, error) {
+						return pc.CacheStatus(ctx, p.ID, id, !c.withLogs)
+					})
 					return err
 				})()
 			})
@@ -135,16 +142,23 @@ func (e *Exporter) Scrape(ctx context.Context, cfg *config.Config) *Result {
 			pr.exports = append(pr.exports, x)
 			jobs = append(jobs, func() {
 				x.err = run(func() (err error) {
-					x.export, err = pc.Export(ctx, p.ID, id)
+					x.export, err = shared(ctx, e.shared, "export/"+p.ID+"/"+id, maxAge, func() (*peaka.Export, error) {
+						return pc.Export(ctx, p.ID, id)
+					})
 					return err
 				})()
 			})
 		}
 		if pr.recentExports {
 			since := now.Add(-p.Exports.Recent.D())
+			key := fmt.Sprintf("recent_exports/%s/%s", p.ID, p.Exports.Recent)
 			jobs = append(jobs, func() {
-				pr.recentErr = run(func() (err error) {
-					pr.recent, pr.truncated, err = pc.RecentExports(ctx, p.ID, since, 0)
+				pr.recentErr = run(func() error {
+					r, err := shared(ctx, e.shared, key, maxAge, func() (recentExports, error) {
+						list, truncated, err := pc.RecentExports(ctx, p.ID, since, 0)
+						return recentExports{list, truncated}, err
+					})
+					pr.recent, pr.truncated = r.list, r.truncated
 					return err
 				})()
 			})
@@ -204,6 +218,18 @@ func (e *Exporter) finishAccounting(pr *projectResult) {
 			level.Warn(e.logger).Log("msg", "cache schedule skipped", "project_id", pid, "cache_id", c.id, "err", err)
 		}
 	}
+}
+
+type recentExports struct {
+	list      []peaka.Export
+	truncated bool
+}
+
+// shared runs fn through calls, typed.
+func shared[T any](ctx context.Context, calls *sharedCalls, key string, maxAge time.Duration, fn func() (T, error)) (T, error) {
+	v, err := calls.do(ctx, key, maxAge, func() (any, error) { return fn() })
+	t, _ := v.(T)
+	return t, err
 }
 
 // runJobs runs jobs on at most n goroutines: a scrape of thousands of
