@@ -1,20 +1,20 @@
 package collector
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/peakacom/peaka_exporter/peaka"
 )
 
 var (
-	executionsTotalDesc = desc("cache_executions_total", "Executions of the cache that finished since the exporter first saw the cache, by outcome; read from the cache's execution history so that runs between scrapes count too, each exactly once by its id however many Prometheus servers scrape.", execLabels, "status")
-	recordsTotalDesc    = desc("cache_records_total", "Records moved by the executions counted in peaka_cache_executions_total (kind: inserted, updated, deleted).", execLabels, "kind")
-	historyGapsDesc     = desc("cache_history_gaps_total", "Times the exporter could not account for every execution of the cache: its last counted execution was no longer in the history (kept 14 days), the history answered 404, or kept failing. Runs in such a gap may be missing from peaka_cache_executions_total.", cacheLabels)
+	executionsTotalFamily = counter("cache_executions_total", "Executions of the cache that finished since the exporter first saw the cache, by outcome; read from the cache's execution history so that runs between scrapes count too, each exactly once by its id however many Prometheus servers scrape.", execLabels, "status")
+	recordsTotalFamily    = counter("cache_records_total", "Records moved by the executions counted in peaka_cache_executions_total (kind: inserted, updated, deleted).", execLabels, "kind")
+	historyGapsFamily     = counter("cache_history_gaps_total", "Times the exporter could not account for every execution of the cache: its last counted execution was no longer in the history (kept 14 days), the history answered 404, or kept failing. Runs in such a gap may be missing from peaka_cache_executions_total.", cacheLabels)
 
 	// Outcomes, record kinds and execution kinds whose series exist from a
 	// cache's first sight, so that increase() sees the first run.
@@ -381,33 +381,58 @@ func (c *cacheStates) retain(keep func(project, cache string, cs *cacheState) bo
 	}
 }
 
-// Describe implements prometheus.Collector.
-func (c *cacheStates) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{executionsTotalDesc, recordsTotalDesc, historyGapsDesc, scheduleIntervalDesc, scheduleParseErrorsDesc} {
-		ch <- d
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (c *cacheStates) Collect(ch chan<- prometheus.Metric) {
+// write writes the families kept across scrapes, caches in a stable order.
+func (c *cacheStates) write(x *expositionWriter) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for k, cs := range c.m {
-		project, id := labelValue(k.project), labelValue(k.cache)
-		cs.mu.Lock()
-		for key, v := range cs.executions {
-			ch <- prometheus.MustNewConstMetric(executionsTotalDesc, prometheus.CounterValue, v, project, id, key[0], key[1])
+	keys := make([]cacheKey, 0, len(c.m))
+	for k := range c.m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b cacheKey) int {
+		return cmp.Or(strings.Compare(a.project, b.project), strings.Compare(a.cache, b.cache))
+	})
+	each := func(f family, write func(project, id string, cs *cacheState)) {
+		x.begin(f)
+		for _, k := range keys {
+			cs := c.m[k]
+			cs.mu.Lock()
+			write(labelValue(k.project), labelValue(k.cache), cs)
+			cs.mu.Unlock()
 		}
-		for key, v := range cs.records {
-			ch <- prometheus.MustNewConstMetric(recordsTotalDesc, prometheus.CounterValue, v, project, id, key[0], key[1])
+	}
+	each(executionsTotalFamily, func(project, id string, cs *cacheState) {
+		for _, key := range sortedKeys(cs.executions) {
+			x.sample(cs.executions[key], project, id, key[0], key[1])
 		}
-		ch <- prometheus.MustNewConstMetric(historyGapsDesc, prometheus.CounterValue, cs.gaps, project, id)
-		ch <- prometheus.MustNewConstMetric(scheduleParseErrorsDesc, prometheus.CounterValue, cs.parseErrors, project, id)
+	})
+	each(recordsTotalFamily, func(project, id string, cs *cacheState) {
+		for _, key := range sortedKeys(cs.records) {
+			x.sample(cs.records[key], project, id, key[0], key[1])
+		}
+	})
+	each(historyGapsFamily, func(project, id string, cs *cacheState) {
+		x.sample(cs.gaps, project, id)
+	})
+	each(scheduleParseErrorsFamily, func(project, id string, cs *cacheState) {
+		x.sample(cs.parseErrors, project, id)
+	})
+	each(scheduleIntervalFamily, func(project, id string, cs *cacheState) {
 		for i, v := range cs.intervals {
 			if v > 0 {
-				ch <- prometheus.MustNewConstMetric(scheduleIntervalDesc, prometheus.GaugeValue, v, project, id, executionKinds[i])
+				x.sample(v, project, id, executionKinds[i])
 			}
 		}
-		cs.mu.Unlock()
+	})
+}
+
+func sortedKeys(m map[[2]string]float64) [][2]string {
+	keys := make([][2]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
+	slices.SortFunc(keys, func(a, b [2]string) int {
+		return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
+	})
+	return keys
 }

@@ -29,6 +29,9 @@ type Options struct {
 	// of one cache in one scrape (0: 50 per page, 5 pages); what is left is
 	// read at the next scrape.
 	HistoryPageSize, MaxHistoryPages int
+	// PerCacheCalls reads named caches with one call each even where the
+	// project-wide list would be cheaper (tests of per-cache behaviour).
+	PerCacheCalls bool
 }
 
 // Exporter holds the state shared by all scrapes.
@@ -40,6 +43,7 @@ type Exporter struct {
 	failures  *prometheus.CounterVec
 	states    *cacheStates
 	shared    *sharedCalls
+	lists     *listChoices
 	history   historyOptions
 
 	mu     sync.Mutex
@@ -56,6 +60,7 @@ func New(reg prometheus.Registerer, o Options) (*Exporter, error) {
 		api:       peaka.NewMetrics(),
 		states:    newCacheStates(),
 		shared:    newSharedCalls(),
+		lists:     newListChoices(!o.PerCacheCalls),
 		history:   historyOptions{pageSize: o.HistoryPageSize, maxPages: o.MaxHistoryPages},
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "peaka_target_failures_total",
@@ -79,7 +84,7 @@ func New(reg prometheus.Registerer, o Options) (*Exporter, error) {
 			e.failures.WithLabelValues(k, string(r))
 		}
 	}
-	for _, c := range []prometheus.Collector{e.api, e.failures, e.states, e.shared} {
+	for _, c := range []prometheus.Collector{e.api, e.failures, e.shared} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering exporter metrics: %w", err)
 		}
@@ -112,6 +117,7 @@ func (e *Exporter) clientFor(cfg *config.Config) (*peaka.Client, error) {
 	}
 	e.cfg, e.client = cfg, c
 	e.shared.reset()
+	e.lists.reset()
 	e.states.retain(func(project, cache string, _ *cacheState) bool {
 		for _, p := range cfg.Projects {
 			if p.ID == project {

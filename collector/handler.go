@@ -9,7 +9,6 @@ import (
 
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/peakacom/peaka_exporter/config"
 )
@@ -50,18 +49,9 @@ func (e *Exporter) Handler(current func() *config.Config, gatherer prometheus.Ga
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 		res := e.Scrape(ctx, cfg)
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(res)
-		promhttp.HandlerFor(prometheus.Gatherers{reg, gatherer}, promhttp.HandlerOpts{
-			ErrorLog:      promLogger{e},
-			ErrorHandling: promhttp.ContinueOnError,
-		}).ServeHTTP(w, r)
+		w.Header().Set("Content-Type", ExpositionContentType)
+		if err := e.WriteExposition(w, res, gatherer); err != nil {
+			level.Error(e.logger).Log("msg", "writing metrics", "err", err)
+		}
 	})
-}
-
-// promLogger hands promhttp's errors to the go-kit logger.
-type promLogger struct{ e *Exporter }
-
-func (l promLogger) Println(v ...any) {
-	level.Error(l.e.logger).Log("msg", "serving metrics", "err", fmt.Sprint(v...))
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/peakacom/peaka_exporter/config"
 	"github.com/peakacom/peaka_exporter/peaka/peakatest"
@@ -60,7 +61,9 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(srv.Close)
 	t.Cleanup(sim.Close) // runs first: releases requests held by Delay faults
 	reg := prometheus.NewPedanticRegistry()
-	exp, err := New(reg, Options{Logger: log.NewNopLogger(), Now: sim.Now})
+	// Most tests are about per-cache calls and their faults; the choice of
+	// the project list has tests of its own.
+	exp, err := New(reg, Options{Logger: log.NewNopLogger(), Now: sim.Now, PerCacheCalls: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +76,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) withOptions(o Options) {
 	e.t.Helper()
 	o.Now = e.sim.Now
+	o.PerCacheCalls = true
 	if o.Logger == nil {
 		o.Logger = log.NewNopLogger()
 	}
@@ -116,20 +120,28 @@ func (e *env) scrape(ctx context.Context) (*Result, string) {
 
 func (e *env) expose(res *Result) string {
 	e.t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(res)
-	mfs, err := prometheus.Gatherers{reg, e.reg}.Gather()
-	if err != nil {
-		e.t.Fatalf("gather: %v", err)
-	}
 	var buf bytes.Buffer
-	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			e.t.Fatal(err)
-		}
+	if err := e.exp.WriteExposition(&buf, res, e.reg); err != nil {
+		e.t.Fatalf("writing the exposition: %v", err)
 	}
 	return buf.String()
+}
+
+// parse reads an exposition back into metric families, failing on
+// anything the text format does not allow.
+func parse(t *testing.T, text string) []*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	byName, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("the exposition does not parse: %v", err)
+	}
+	mfs := make([]*dto.MetricFamily, 0, len(byName))
+	for _, mf := range byName {
+		mfs = append(mfs, mf)
+	}
+	sort.Slice(mfs, func(i, j int) bool { return mfs[i].GetName() < mfs[j].GetName() })
+	return mfs
 }
 
 // deterministic drops the series whose values are wall-clock timings.

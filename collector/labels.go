@@ -3,8 +3,6 @@ package collector
 import (
 	"strings"
 	"unicode/utf8"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // maxLabelValueLength bounds label values that come from the API (table
@@ -44,30 +42,4 @@ func boolValue(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-// emitter sends constant gauges; every metric in a scrape result is one.
-type emitter chan<- prometheus.Metric
-
-func (e emitter) gauge(d *prometheus.Desc, v float64, labelValues ...string) {
-	e <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labelValues...)
-}
-
-// stateSet emits one series per known value, 1 for current, and one more
-// for current when it is not among the known values: an undocumented value
-// must show rather than vanish.
-func (e emitter) stateSet(d *prometheus.Desc, known []string, current string, labelValues ...string) {
-	lv := append(labelValues[:len(labelValues):len(labelValues)], "")
-	last := len(lv) - 1
-	found := false
-	for _, s := range known {
-		lv[last] = s
-		isCurrent := s == current
-		found = found || isCurrent
-		e.gauge(d, boolValue(isCurrent), lv...)
-	}
-	if !found && current != "" {
-		lv[last] = labelValue(current)
-		e.gauge(d, 1, lv...)
-	}
 }

@@ -10,8 +10,8 @@ import (
 )
 
 var (
-	scheduleIntervalDesc    = desc("cache_schedule_interval_seconds", "Refresh interval of the cache's schedule of each kind, from its ISO-8601 expression (BASIC schedules only; absent for NONE). Read from the cache's settings at most every peaka.settings_refresh, so it may be that old.", cacheLabels, "execution")
-	scheduleParseErrorsDesc = desc("cache_schedule_parse_errors_total", "Schedule expressions of the cache that could not be read as an ISO-8601 duration; such a schedule is skipped.", cacheLabels)
+	scheduleIntervalFamily    = gauge("cache_schedule_interval_seconds", "Refresh interval of the cache's schedule of each kind, from its ISO-8601 expression (BASIC schedules only; absent for NONE). Read from the cache's settings at most every peaka.settings_refresh, so it may be that old.", cacheLabels, "execution")
+	scheduleParseErrorsFamily = counter("cache_schedule_parse_errors_total", "Schedule expressions of the cache that could not be read as an ISO-8601 duration; such a schedule is skipped.", cacheLabels)
 )
 
 // settingsRetry is how soon settings are asked for again after a failed

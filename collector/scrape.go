@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-kit/log/level"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/peakacom/peaka_exporter/config"
 	"github.com/peakacom/peaka_exporter/peaka"
@@ -36,9 +35,9 @@ var (
 )
 
 var (
-	projectUpDesc      = prometheus.NewDesc("peaka_project_up", "1 if the Peaka API answered for the project in this scrape (at least one call succeeded or reported an object missing); 0 when every call failed, as with a rejected key, an unreachable API, timeouts or server errors.", []string{"project_id"}, nil)
-	scrapeDurationDesc = prometheus.NewDesc("peaka_scrape_duration_seconds", "How long this scrape's calls to the Peaka API took.", nil, nil)
-	scrapeTargetsDesc  = prometheus.NewDesc("peaka_scrape_targets", "Targets read in this scrape, by kind (cache, export, and the project-wide cache_list and export_list calls), failed ones included.", []string{"kind"}, nil)
+	projectUpFamily      = gauge("project_up", "1 if the Peaka API answered for the project in this scrape (at least one call succeeded or reported an object missing); 0 when every call failed, as with a rejected key, an unreachable API, timeouts or server errors.", []string{"project_id"})
+	scrapeDurationFamily = gauge("scrape_duration_seconds", "How long this scrape's calls to the Peaka API took.", nil)
+	scrapeTargetsFamily  = gauge("scrape_targets", "Targets read in this scrape, by kind (cache, export, and the project-wide cache_list and export_list calls), failed ones included.", []string{"kind"})
 )
 
 type cacheResult struct {
@@ -63,6 +62,7 @@ type exportResult struct {
 // writes only its own fields, so the jobs need no lock.
 type projectResult struct {
 	cfg     *config.Project
+	label   string         // the project ID as a label value
 	caches  []*cacheResult // named caches, then (after merge) listed ones
 	exports []*exportResult
 
@@ -78,8 +78,7 @@ type projectResult struct {
 	up bool
 }
 
-// Result is one scrape's outcome; it is the prometheus.Collector of the
-// per-request registry.
+// Result is one scrape's outcome, written out by WriteExposition.
 type Result struct {
 	projects []*projectResult
 	targets  map[string]int
@@ -98,7 +97,8 @@ func (e *Exporter) Scrape(ctx context.Context, cfg *config.Config) *Result {
 	now := e.now()
 	for i := range cfg.Projects {
 		p := &cfg.Projects[i]
-		pr := &projectResult{cfg: p, listCaches: p.Caches.All, recentExports: p.Exports.Recent > 0}
+		pr := &projectResult{cfg: p, label: labelValue(p.ID), recentExports: p.Exports.Recent > 0}
+		pr.listCaches = p.Caches.All || e.lists.prefer(p.ID, len(p.Caches.IDs), now, cfg.Peaka.SettingsRefresh.D())
 		res.projects = append(res.projects, pr)
 		var pc *peaka.Client
 		if client != nil {
@@ -267,7 +267,14 @@ func (e *Exporter) finish(pr *projectResult, targets map[string]int) {
 		targets[kindCacheList]++
 		answered(pr.cacheListErr)
 		e.recordFailure(kindCacheList, pid, "", pr.cacheListErr)
-		pr.mergeCacheList(e.states.known(pid))
+		if pr.cacheListErr == nil && !pr.cfg.Caches.All {
+			e.lists.note(pid, len(pr.cacheList), e.now())
+		}
+		var known []string
+		if pr.cfg.Caches.All {
+			known = e.states.known(pid)
+		}
+		pr.mergeCacheList(known)
 	}
 	for _, c := range pr.caches {
 		targets[kindCache]++
@@ -296,9 +303,10 @@ func (e *Exporter) finish(pr *projectResult, targets map[string]int) {
 }
 
 // mergeCacheList turns the project-wide list answer into cache targets:
-// named caches missing from it are not found; when the call failed, named
-// caches and those seen in earlier scrapes are reported down with its error
-// (the failure itself is counted once, on the list).
+// named caches missing from it are not found, and with caches.all every
+// other listed cache is a target too. When the call failed, named caches
+// and those seen in earlier scrapes (known) are reported down with its
+// error (the failure itself is counted once, on the list).
 func (pr *projectResult) mergeCacheList(known []string) {
 	named := map[string]*cacheResult{}
 	for _, c := range pr.caches {
@@ -327,7 +335,9 @@ func (pr *projectResult) mergeCacheList(known []string) {
 			c.status = s
 			continue
 		}
-		pr.caches = append(pr.caches, &cacheResult{id: s.ID, withLogs: withLogs, status: s})
+		if pr.cfg.Caches.All {
+			pr.caches = append(pr.caches, &cacheResult{id: s.ID, withLogs: withLogs, status: s})
+		}
 	}
 	for _, c := range pr.caches {
 		if c.status == nil {
@@ -378,25 +388,18 @@ func (e *Exporter) recordFailure(kind, project, id string, err error) {
 	level.Warn(e.logger).Log(append(kv, "reason", reason, "err", err)...)
 }
 
-// Describe sends nothing: the series of a scrape depend on the answers, so
-// the result is an unchecked collector.
-func (r *Result) Describe(chan<- *prometheus.Desc) {}
-
-// Collect implements prometheus.Collector.
-func (r *Result) Collect(ch chan<- prometheus.Metric) {
-	e := emitter(ch)
+// write writes the scrape's own families.
+func (r *Result) write(x *expositionWriter) {
+	x.begin(projectUpFamily)
 	for _, pr := range r.projects {
-		pid := labelValue(pr.cfg.ID)
-		e.gauge(projectUpDesc, boolValue(pr.up), pid)
-		for _, c := range pr.caches {
-			emitCache(e, pid, c)
-		}
-		for _, x := range pr.exports {
-			emitExport(e, pid, x)
-		}
+		x.sample(boolValue(pr.up), pr.label)
 	}
-	e.gauge(scrapeDurationDesc, r.duration.Seconds())
+	r.writeCaches(x)
+	r.writeExports(x)
+	x.begin(scrapeDurationFamily)
+	x.sample(r.duration.Seconds())
+	x.begin(scrapeTargetsFamily)
 	for _, k := range targetKinds {
-		e.gauge(scrapeTargetsDesc, float64(r.targets[k]), k)
+		x.sample(float64(r.targets[k]), k)
 	}
 }

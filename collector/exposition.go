@@ -1,0 +1,176 @@
+package collector
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+)
+
+// family describes a metric family of the exposition.
+type family struct {
+	name, help, typ string
+	labels          []string // in the order sample takes their values
+	sorted          []int    // indices into labels, by label name: the order client_golang writes them in
+}
+
+func gauge(name, help string, labels []string, extra ...string) family {
+	all := append(labels[:len(labels):len(labels)], extra...)
+	sorted := make([]int, len(all))
+	for i := range sorted {
+		sorted[i] = i
+	}
+	slices.SortFunc(sorted, func(a, b int) int { return strings.Compare(all[a], all[b]) })
+	return family{name: "peaka_" + name, help: help, typ: "gauge", labels: all, sorted: sorted}
+}
+
+func counter(name, help string, labels []string, extra ...string) family {
+	f := gauge(name, help, labels, extra...)
+	f.typ = "counter"
+	return f
+}
+
+// expositionWriter writes the text format (version 0.0.4) straight to its
+// writer, one family after another. A scrape of thousands of targets thus
+// builds no metric objects, no sorted copies and no consistency checks:
+// what it writes is only the bytes that go out. The series themselves are
+// made valid where their values come from (labelValue).
+type expositionWriter struct {
+	w   *bufio.Writer
+	fam family
+	// header is true once the current family's HELP and TYPE are out; a
+	// family without series is left out altogether.
+	header bool
+	buf    []byte
+}
+
+func newExpositionWriter(w *bufio.Writer) *expositionWriter {
+	return &expositionWriter{w: w, buf: make([]byte, 0, 512)}
+}
+
+// begin starts a family; its series follow with sample.
+func (x *expositionWriter) begin(f family) {
+	x.fam, x.header = f, false
+}
+
+// sample writes one series of the current family; labelValues match the
+// family's label names.
+func (x *expositionWriter) sample(v float64, labelValues ...string) {
+	b := x.buf[:0]
+	if !x.header {
+		x.header = true
+		b = append(b, "# HELP "...)
+		b = append(b, x.fam.name...)
+		b = append(b, ' ')
+		b = appendEscaped(b, x.fam.help, false)
+		b = append(b, "\n# TYPE "...)
+		b = append(b, x.fam.name...)
+		b = append(b, ' ')
+		b = append(b, x.fam.typ...)
+		b = append(b, '\n')
+	}
+	b = append(b, x.fam.name...)
+	if len(labelValues) > 0 {
+		b = append(b, '{')
+		for n, i := range x.fam.sorted {
+			if n > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, x.fam.labels[i]...)
+			b = append(b, '=', '"')
+			b = appendEscaped(b, labelValues[i], true)
+			b = append(b, '"')
+		}
+		b = append(b, '}')
+	}
+	b = append(b, ' ')
+	b = appendFloat(b, v)
+	b = append(b, '\n')
+	_, _ = x.w.Write(b) // bufio keeps the first error; Flush reports it
+	x.buf = b
+}
+
+// stateSet writes one series per known value, 1 for current, and one more
+// for current when it is not among the known values: an undocumented value
+// must show rather than vanish.
+func (x *expositionWriter) stateSet(known []string, current string, labelValues ...string) {
+	lv := append(labelValues, "")
+	last := len(lv) - 1
+	found := false
+	for _, s := range known {
+		lv[last] = s
+		found = found || s == current
+		x.sample(boolValue(s == current), lv...)
+	}
+	if !found && current != "" {
+		lv[last] = labelValue(current)
+		x.sample(1, lv...)
+	}
+}
+
+// appendEscaped escapes as the text format wants: backslash and newline
+// everywhere, the double quote in label values.
+func appendEscaped(b []byte, s string, quote bool) []byte {
+	if !strings.ContainsAny(s, "\\\n\"") {
+		return append(b, s...)
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
+			b = append(b, `\\`...)
+		case c == '\n':
+			b = append(b, `\n`...)
+		case c == '"' && quote:
+			b = append(b, `\"`...)
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}
+
+func appendFloat(b []byte, v float64) []byte {
+	switch {
+	case math.IsInf(v, 1):
+		return append(b, "+Inf"...)
+	case math.IsInf(v, -1):
+		return append(b, "-Inf"...)
+	case math.IsNaN(v):
+		return append(b, "NaN"...)
+	}
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
+}
+
+// ExpositionContentType is the content type WriteExposition writes.
+var ExpositionContentType = string(expfmt.NewFormat(expfmt.TypeTextPlain))
+
+// WriteExposition writes a scrape's metrics, the per-cache counters and
+// then whatever gatherer holds (the exporter's own metrics, go_*,
+// process_*), in the text format. A failure of gatherer is returned after
+// everything else is written, as promhttp's ContinueOnError would.
+func (e *Exporter) WriteExposition(w io.Writer, res *Result, gatherer prometheus.Gatherer) error {
+	bw := bufio.NewWriterSize(w, 32<<10)
+	x := newExpositionWriter(bw)
+	res.write(x)
+	e.states.write(x)
+	mfs, gatherErr := gatherer.Gather()
+	enc := expfmt.NewEncoder(bw, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return fmt.Errorf("writing %s: %w", mf.GetName(), err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("writing metrics: %w", err)
+	}
+	if gatherErr != nil {
+		return fmt.Errorf("gathering the exporter's own metrics: %w", gatherErr)
+	}
+	return nil
+}
