@@ -381,13 +381,16 @@ func (c *cacheStates) retain(keep func(project, cache string, cs *cacheState) bo
 	}
 }
 
-// write writes the families kept across scrapes, caches in a stable order.
-func (c *cacheStates) write(x *expositionWriter) {
+// write writes the families kept across scrapes, caches in a stable order;
+// only project's caches unless project is "".
+func (c *cacheStates) write(x *expositionWriter, project string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	keys := make([]cacheKey, 0, len(c.m))
 	for k := range c.m {
-		keys = append(keys, k)
+		if project == "" || k.project == project {
+			keys = append(keys, k)
+		}
 	}
 	slices.SortFunc(keys, func(a, b cacheKey) int {
 		return cmp.Or(strings.Compare(a.project, b.project), strings.Compare(a.cache, b.cache))

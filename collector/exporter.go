@@ -44,6 +44,7 @@ type Exporter struct {
 	states    *cacheStates
 	shared    *sharedCalls
 	lists     *listChoices
+	discovery *projectDiscovery
 	history   historyOptions
 
 	mu     sync.Mutex
@@ -61,6 +62,7 @@ func New(reg prometheus.Registerer, o Options) (*Exporter, error) {
 		states:    newCacheStates(),
 		shared:    newSharedCalls(),
 		lists:     newListChoices(!o.PerCacheCalls),
+		discovery: newProjectDiscovery(),
 		history:   historyOptions{pageSize: o.HistoryPageSize, maxPages: o.MaxHistoryPages},
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "peaka_target_failures_total",
@@ -84,7 +86,7 @@ func New(reg prometheus.Registerer, o Options) (*Exporter, error) {
 			e.failures.WithLabelValues(k, string(r))
 		}
 	}
-	for _, c := range []prometheus.Collector{e.api, e.failures, e.shared} {
+	for _, c := range []prometheus.Collector{e.api, e.failures, e.shared, e.discovery} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering exporter metrics: %w", err)
 		}
@@ -118,13 +120,15 @@ func (e *Exporter) clientFor(cfg *config.Config) (*peaka.Client, error) {
 	e.cfg, e.client = cfg, c
 	e.shared.reset()
 	e.lists.reset()
+	e.discovery.reset()
 	e.states.retain(func(project, cache string, _ *cacheState) bool {
 		for _, p := range cfg.Projects {
 			if p.ID == project {
 				return p.Caches.All || slices.Contains(p.Caches.IDs, cache)
 			}
 		}
-		return false
+		// Perhaps a discovered project's: kept until unseen for a day.
+		return cfg.Discover != nil && cfg.Discover.Caches.All
 	})
 	return c, nil
 }

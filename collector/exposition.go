@@ -158,7 +158,10 @@ func (e *Exporter) WriteExposition(w io.Writer, res *Result, gatherer prometheus
 	bw := bufio.NewWriterSize(w, 32<<10)
 	x := newExpositionWriter(bw)
 	res.write(x)
-	e.states.write(x)
+	e.states.write(x, "")
+	if gatherer == nil {
+		return bw.Flush()
+	}
 	mfs, gatherErr := gatherer.Gather()
 	enc := expfmt.NewEncoder(bw, expfmt.NewFormat(expfmt.TypeTextPlain))
 	for _, mf := range mfs {

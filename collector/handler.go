@@ -1,7 +1,10 @@
 package collector
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -52,6 +55,92 @@ func (e *Exporter) Handler(current func() *config.Config, gatherer prometheus.Ga
 		w.Header().Set("Content-Type", ExpositionContentType)
 		if err := e.WriteExposition(w, res, gatherer); err != nil {
 			level.Error(e.logger).Log("msg", "writing metrics", "err", err)
+		}
+	})
+}
+
+// maxProjectParam bounds the project parameter of /probe; project IDs are
+// short.
+const maxProjectParam = 128
+
+// ProbeHandler serves /probe?project=ID: one project's metrics (configured
+// or discovered) and its counters, so that a large fleet can be spread over
+// many scrape jobs. The exporter's own metrics stay on /metrics.
+func (e *Exporter) ProbeHandler(current func() *config.Config, offset time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		project := r.URL.Query().Get("project")
+		switch {
+		case project == "":
+			http.Error(w, "missing the project parameter: /probe?project=<Peaka project ID>", http.StatusBadRequest)
+			return
+		case len(project) > maxProjectParam:
+			http.Error(w, "the project parameter is too long", http.StatusBadRequest)
+			return
+		}
+		cfg := current()
+		timeout, err := ScrapeTimeout(r.Header, cfg.Peaka.Timeout.D(), offset)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		res, err := e.Probe(ctx, cfg, project)
+		switch {
+		case errors.Is(err, errUnknownProject):
+			http.Error(w, fmt.Sprintf("unknown project %q: neither configured nor discovered", labelValue(project)), http.StatusNotFound)
+			return
+		case err != nil:
+			http.Error(w, "discovering projects failed: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", ExpositionContentType)
+		bw := bufio.NewWriterSize(w, 32<<10)
+		x := newExpositionWriter(bw)
+		res.write(x)
+		e.states.write(x, project)
+		if err := bw.Flush(); err != nil {
+			level.Error(e.logger).Log("msg", "writing probe metrics", "project_id", project, "err", err)
+		}
+	})
+}
+
+// sdTargetGroup is one entry of Prometheus's HTTP service discovery.
+type sdTargetGroup struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
+
+// DiscoveryHandler serves /discovery in Prometheus's HTTP service-discovery
+// format: one /probe target per project (configured or discovered), at the
+// address the request was made to, so that Prometheus spreads the work
+// (relabel __param_project with hashmod to shard).
+func (e *Exporter) DiscoveryHandler(current func() *config.Config) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host == "" {
+			http.Error(w, "no Host header to name the exporter by", http.StatusBadRequest)
+			return
+		}
+		cfg := current()
+		ctx, cancel := context.WithTimeout(r.Context(), cfg.Peaka.Timeout.D())
+		defer cancel()
+		projects, err := e.probeTargets(ctx, cfg)
+		if err != nil && len(projects) == len(cfg.Projects) && cfg.Discover != nil {
+			// Nothing discovered yet: an error lets Prometheus keep the
+			// targets it had.
+			http.Error(w, "discovering projects failed: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		groups := make([]sdTargetGroup, 0, len(projects))
+		for _, p := range projects {
+			groups = append(groups, sdTargetGroup{
+				Targets: []string{r.Host},
+				Labels:  map[string]string{"__metrics_path__": "/probe", "__param_project": p.ID},
+			})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if err := json.NewEncoder(w).Encode(groups); err != nil {
+			level.Error(e.logger).Log("msg", "writing discovery", "err", err)
 		}
 	})
 }

@@ -31,7 +31,7 @@ const (
 
 var (
 	targetKinds  = []string{kindCache, kindExport, kindCacheList, kindExportList}
-	failureKinds = append(targetKinds[:len(targetKinds):len(targetKinds)], kindCacheHistory, kindCacheSettings)
+	failureKinds = append(targetKinds[:len(targetKinds):len(targetKinds)], kindCacheHistory, kindCacheSettings, kindDiscovery)
 )
 
 var (
@@ -85,18 +85,25 @@ type Result struct {
 	duration time.Duration
 }
 
-// Scrape reads every target of cfg from the Peaka API, at most
+// Scrape reads every target of cfg's projects from the Peaka API, at most
 // cfg.Peaka.MaxConcurrency calls at once, until ctx ends. Targets that fail
 // or do not finish in time are reported as down; the scrape itself never
-// fails.
+// fails. Discovered projects are not included: they are probed one by one.
 func (e *Exporter) Scrape(ctx context.Context, cfg *config.Config) *Result {
+	projects := make([]*config.Project, len(cfg.Projects))
+	for i := range cfg.Projects {
+		projects[i] = &cfg.Projects[i]
+	}
+	return e.scrapeProjects(ctx, cfg, projects)
+}
+
+func (e *Exporter) scrapeProjects(ctx context.Context, cfg *config.Config, projects []*config.Project) *Result {
 	start := time.Now()
 	client, clientErr := e.clientFor(cfg)
 	res := &Result{targets: map[string]int{}}
 	var jobs []func()
 	now := e.now()
-	for i := range cfg.Projects {
-		p := &cfg.Projects[i]
+	for _, p := range projects {
 		pr := &projectResult{cfg: p, label: labelValue(p.ID), recentExports: p.Exports.Recent > 0}
 		pr.listCaches = p.Caches.All || e.lists.prefer(p.ID, len(p.Caches.IDs), now, cfg.Peaka.SettingsRefresh.D())
 		res.projects = append(res.projects, pr)

@@ -48,6 +48,36 @@ const (
 type Config struct {
 	Peaka    Peaka     `yaml:"peaka"`
 	Projects []Project `yaml:"projects"`
+	// Discover, when set, also watches every project the Partner key
+	// reaches, each scraped through /probe.
+	Discover *Discover `yaml:"discover,omitempty"`
+}
+
+// DefaultDiscoverRefresh is how long a discovered project list is reused.
+const DefaultDiscoverRefresh = time.Hour
+
+// Discover finds the projects a Partner API key reaches (organizations →
+// workspaces → projects) and says what to watch in each.
+type Discover struct {
+	// Refresh is how long the discovered list is reused; 0 means
+	// DefaultDiscoverRefresh.
+	Refresh Duration `yaml:"refresh,omitempty"`
+	Caches  Caches   `yaml:"caches,omitempty"`
+	Exports Exports  `yaml:"exports,omitempty"`
+}
+
+// Project returns the configuration of a discovered project: what
+// discover watches, with the global key.
+func (d *Discover) Project(id string, key Secret) Project {
+	return Project{ID: id, Caches: d.Caches, Exports: d.Exports, Key: key}
+}
+
+// RefreshPeriod returns Refresh or its default.
+func (d *Discover) RefreshPeriod() time.Duration {
+	if d.Refresh <= 0 {
+		return DefaultDiscoverRefresh
+	}
+	return d.Refresh.D()
 }
 
 // Peaka holds the settings shared by all projects.
@@ -254,7 +284,13 @@ func (c *checker) check(cfg *Config) {
 	}
 	p.Key = key
 
+	if d := cfg.Discover; d != nil {
+		c.checkDiscover(d, p.Key != "" || !globalOK)
+	}
 	if len(cfg.Projects) == 0 {
+		if cfg.Discover != nil {
+			return
+		}
 		if c.present("projects") {
 			c.fail("projects", "no projects configured")
 		} else {
@@ -298,6 +334,29 @@ func (c *checker) check(cfg *Config) {
 			// what to fix; repeating it per project would bury it.
 			c.fail(path, "no Peaka API key for project %q: set peaka.api_key_file, peaka.api_key or the %s environment variable (or api_key_file/api_key on the project)", pr.ID, APIKeyEnv)
 		}
+	}
+}
+
+// checkDiscover checks the discover block; haveKey is false when no global
+// key is set (discovery needs a Partner key).
+func (c *checker) checkDiscover(d *Discover, haveKey bool) {
+	if d.Refresh < 0 {
+		c.fail("discover.refresh", "must not be negative, got %s", d.Refresh)
+	}
+	if len(d.Caches.IDs) > 0 {
+		c.fail("discover.caches.ids", "not allowed: cache IDs belong to one project (use caches.all, or list the project under projects)")
+	}
+	if len(d.Exports.IDs) > 0 {
+		c.fail("discover.exports.ids", "not allowed: export IDs belong to one project (use exports.recent, or list the project under projects)")
+	}
+	if d.Exports.Recent < 0 {
+		c.fail("discover.exports.recent", "must not be negative, got %s", d.Exports.Recent)
+	}
+	if !d.Caches.All && d.Exports.Recent == 0 {
+		c.fail("discover", "discovered projects would watch nothing: set caches.all or exports.recent")
+	}
+	if !haveKey {
+		c.fail("discover", "discovery needs a Partner API key: set peaka.api_key_file, peaka.api_key or the %s environment variable", APIKeyEnv)
 	}
 }
 

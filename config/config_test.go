@@ -236,6 +236,9 @@ var badTests = []struct {
 	{file: "max-response-tiny.yml", want: "testdata/bad/max-response-tiny.yml:3: peaka.max_response_bytes: must be between 1024 and 1073741824, got 10"},
 	{file: "ca-file-missing.yml", want: `testdata/bad/ca-file-missing.yml:3: peaka.ca_file: cannot read CA file "testdata/bad/no-such-ca.pem": no such file or directory`},
 	{file: "ca-file-not-pem.yml", want: `testdata/bad/ca-file-not-pem.yml:3: peaka.ca_file: CA file "testdata/bad/keys/not-a-cert.pem" holds no PEM certificate`},
+	{file: "discover-ids.yml", want: "testdata/bad/discover-ids.yml:5: discover.caches.ids: not allowed: cache IDs belong to one project (use caches.all, or list the project under projects) (and 1 more error)"},
+	{file: "discover-nothing.yml", want: "testdata/bad/discover-nothing.yml:3: discover: discovered projects would watch nothing: set caches.all or exports.recent"},
+	{file: "discover-no-key.yml", env: envWith(nil), want: "testdata/bad/discover-no-key.yml:1: discover: discovery needs a Partner API key: set peaka.api_key_file, peaka.api_key or the PEAKA_API_KEY environment variable"},
 	{file: "concurrency-too-high.yml", want: "testdata/bad/concurrency-too-high.yml:2: peaka.max_concurrency: must be between 1 and 1024, got 1025"},
 	{file: "recent-negative.yml", want: "testdata/bad/recent-negative.yml:4: projects[0].exports.recent: must not be negative, got -1h"},
 	{file: "bad-duration.yml", want: `testdata/bad/bad-duration.yml:2: peaka.timeout: invalid duration "ten seconds" (want a number with a unit: ms, s, m, h, d, w or y, e.g. 10s or 1h30m)`},
@@ -266,7 +269,7 @@ var badTests = []struct {
 		want: `testdata/bad/no-key.yml:5: projects[1]: no Peaka API key for project "unkeyed": set peaka.api_key_file, peaka.api_key or the PEAKA_API_KEY environment variable (or api_key_file/api_key on the project)`,
 	},
 	{file: "unknown-key.yml", want: `testdata/bad/unknown-key.yml:3: unknown key "foo" in peaka (known keys: url, api_key, api_key_file, timeout, max_concurrency, settings_refresh, min_interval, max_response_bytes, ca_file)`},
-	{file: "unknown-key-top.yml", want: `testdata/bad/unknown-key-top.yml:1: unknown key "projets" at top level (known keys: peaka, projects)`},
+	{file: "unknown-key-top.yml", want: `testdata/bad/unknown-key-top.yml:1: unknown key "projets" at top level (known keys: peaka, projects, discover)`},
 	{file: "unknown-key-project.yml", want: `testdata/bad/unknown-key-project.yml:5: unknown key "cache" in projects[1] (known keys: id, api_key, api_key_file, caches, exports)`},
 	{file: "unknown-key-caches.yml", want: `testdata/bad/unknown-key-caches.yml:5: unknown key "action_log" in projects[0].caches (known keys: ids, all, action_logs)`},
 	{file: "wrong-type.yml", want: `testdata/bad/wrong-type.yml:4: peaka.max_concurrency: expected an integer, got "eight"`},
@@ -450,5 +453,26 @@ projects:
 `
 	if string(out) != want {
 		t.Errorf("Marshal:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+func TestDiscover(t *testing.T) {
+	cfg, err := parseFile(t, "testdata/good/discover.yml", envWith(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Discover
+	if d == nil || len(cfg.Projects) != 0 {
+		t.Fatalf("discover %+v, projects %d", d, len(cfg.Projects))
+	}
+	if d.RefreshPeriod() != 30*time.Minute {
+		t.Errorf("refresh %v, want 30m", d.RefreshPeriod())
+	}
+	p := d.Project("found", cfg.Peaka.Key)
+	if p.ID != "found" || !p.Caches.All || p.Caches.IncludeActionLogs() || p.Exports.Recent.D() != 24*time.Hour || p.Key.Value() != "partner-key" {
+		t.Errorf("discovered project %+v", p)
+	}
+	if (&Discover{}).RefreshPeriod() != DefaultDiscoverRefresh {
+		t.Error("no refresh should mean the default")
 	}
 }

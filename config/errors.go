@@ -232,15 +232,17 @@ var schemaTypes = []reflect.Type{
 	reflect.TypeFor[Project](),
 	reflect.TypeFor[Caches](),
 	reflect.TypeFor[Exports](),
+	reflect.TypeFor[Discover](),
 }
 
 // typeNames maps yaml.v3's Go type names to the YAML section they decode.
 var typeNames = map[string]string{
-	"config.Config":  "",
-	"config.Peaka":   "peaka",
-	"config.Project": "project",
-	"config.Caches":  "caches",
-	"config.Exports": "exports",
+	"config.Config":   "",
+	"config.Peaka":    "peaka",
+	"config.Project":  "project",
+	"config.Caches":   "caches",
+	"config.Exports":  "exports",
+	"config.Discover": "discover",
 }
 
 // knownKeys lists the YAML keys of a schema type so a typo can be spotted
