@@ -53,12 +53,15 @@ func run(args []string, stderr io.Writer) int {
 	app.HelpFlag.Short('h')
 	app.UsageWriter(stderr)
 	app.ErrorWriter(stderr)
-	app.Terminate(nil)
 	if _, err := app.Parse(args); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", exporterName, err)
 		return 1
 	}
 	logger := newLogger(stderr, *logLevel, *logFormat)
+	if err := checkMetricsPath(*metricsPath); err != nil {
+		level.Error(logger).Log("msg", "invalid flag", "err", err)
+		return 1
+	}
 
 	if *configCheck {
 		if _, err := config.Load(*configFile); err != nil {
@@ -110,20 +113,27 @@ func run(args []string, stderr io.Writer) int {
 	}
 
 	reloadCh := make(chan chan error)
+	stopping := make(chan struct{})
 	srv := &http.Server{
-		Handler: newMux(webOptions{
+		Handler: harden(newMux(webOptions{
 			metricsPath: *metricsPath,
 			metrics:     exp.Handler(sc.Get, reg, *timeoutOffset),
+			probe:       exp.ProbeHandler(sc.Get, *timeoutOffset),
+			discovery:   exp.DiscoveryHandler(sc.Get),
 			config:      sc.Get,
 			reload:      reloadCh,
+			stopping:    stopping,
 			logger:      logger,
-		}),
+		})),
+		// Slow clients cannot hold a connection open: headers within 10s,
+		// the whole request within 30s, an idle keep-alive for 2m.
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		// Long enough for the longest scrape a configuration allows to
 		// finish writing; peaka.timeout is capped below it.
-		WriteTimeout: config.MaxTimeout + time.Minute,
-		IdleTimeout:  2 * time.Minute,
+		WriteTimeout:   config.MaxTimeout + time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- web.ListenAndServe(srv, toolkitFlags, logger) }()
@@ -147,6 +157,7 @@ func run(args []string, stderr io.Writer) int {
 				continue
 			}
 			level.Info(logger).Log("msg", "shutting down", "signal", sig)
+			close(stopping)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			err := srv.Shutdown(ctx)
 			cancel()

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"html/template"
+	"math"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -14,16 +19,69 @@ import (
 type webOptions struct {
 	metricsPath string
 	metrics     http.Handler
+	probe       http.Handler // /probe?project=ID
+	discovery   http.Handler // /discovery, Prometheus HTTP SD
 	config      func() *config.Config
 	// reload asks the main loop to reload, so that HTTP and SIGHUP reloads
 	// are serialised; the loop answers on the channel it is handed.
 	reload chan chan error
-	logger log.Logger
+	// stopping is closed when the server shuts down: a reload asked for
+	// then is refused rather than left waiting for a loop that has ended.
+	stopping <-chan struct{}
+	logger   log.Logger
+}
+
+// maxRequestBodyBytes bounds what a client may send: no endpoint reads a
+// body, so anything larger is refused (413) and what is sent is never read
+// past this.
+const maxRequestBodyBytes = 64 << 10
+
+// reservedPaths are served by the exporter itself; the metrics path must be
+// none of them.
+var reservedPaths = []string{"/", "/config", "/probe", "/discovery", "/-/healthy", "/-/ready", "/-/reload"}
+
+// checkMetricsPath refuses a --web.telemetry-path that the mux would read
+// as a pattern (wildcards, a method or host) or that shadows another
+// endpoint.
+func checkMetricsPath(p string) error {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Errorf("--web.telemetry-path %q must start with /", p)
+	case strings.ContainsAny(p, "{} \t\r\n"):
+		return fmt.Errorf("--web.telemetry-path %q must not contain braces or white space", p)
+	case slices.Contains(reservedPaths, p):
+		return fmt.Errorf("--web.telemetry-path %q is taken by another endpoint", p)
+	}
+	return nil
+}
+
+// harden wraps the exporter's handler: request bodies are limited, and a
+// scrape timeout header that is not a positive finite number (NaN, Inf,
+// negative, garbage) is refused before any API call, on any path that
+// scrapes.
+func harden(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxRequestBodyBytes {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBodyBytes)
+		if v := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"); v != "" {
+			secs, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || !(secs > 0) || math.IsInf(secs, 0) {
+				http.Error(w, "invalid X-Prometheus-Scrape-Timeout-Seconds header: want a positive number of seconds", http.StatusBadRequest)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func newMux(o webOptions) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle(o.metricsPath, o.metrics)
+	mux.Handle("/probe", o.probe)
+	mux.Handle("/discovery", o.discovery)
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("Healthy\n"))
 	})
@@ -39,6 +97,9 @@ func newMux(o webOptions) *http.ServeMux {
 		done := make(chan error, 1)
 		select {
 		case o.reload <- done:
+		case <-o.stopping:
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
 		case <-r.Context().Done():
 			return
 		}
@@ -89,6 +150,7 @@ var landingPage = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
 <ul>
 <li><a href="{{.MetricsPath}}">Metrics</a> (reads the Peaka API on every request)</li>
 <li><a href="config">Configuration</a> (secrets hidden)</li>
+<li><a href="discovery">Discovery</a>: one <code>/probe?project=ID</code> target per project, for Prometheus HTTP service discovery</li>
 <li><a href="-/healthy">Health</a>, <a href="-/ready">Readiness</a></li>
 </ul>
 <h2>Configured projects</h2>

@@ -108,6 +108,7 @@ func (e *Exporter) clientFor(cfg *config.Config) (*peaka.Client, error) {
 		BaseURL:          cfg.Peaka.URL.URL,
 		MaxConcurrency:   cfg.Peaka.MaxConcurrency,
 		MaxResponseBytes: cfg.Peaka.MaxResponseBytes,
+		CACerts:          cfg.Peaka.CACerts,
 		Metrics:          e.api,
 		UserAgent:        e.userAgent,
 	})

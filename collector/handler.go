@@ -28,7 +28,7 @@ func ScrapeTimeout(h http.Header, configured, offset time.Duration) (time.Durati
 		return configured, nil
 	}
 	secs, err := strconv.ParseFloat(v, 64)
-	if err != nil || secs <= 0 || secs > 1e6 {
+	if err != nil || !(secs > 0) || secs > 1e6 { // !(secs > 0) also refuses NaN
 		return 0, fmt.Errorf("invalid %s header %q: want a positive number of seconds", scrapeTimeoutHeader, v)
 	}
 	prom := time.Duration(secs * float64(time.Second))
@@ -54,7 +54,12 @@ func (e *Exporter) Handler(current func() *config.Config, gatherer prometheus.Ga
 		res := e.Scrape(ctx, cfg)
 		w.Header().Set("Content-Type", ExpositionContentType)
 		if err := e.WriteExposition(w, res, gatherer); err != nil {
-			level.Error(e.logger).Log("msg", "writing metrics", "err", err)
+			// A scraper that gave up is no fault of the exporter's.
+			lvl := level.Error
+			if r.Context().Err() != nil {
+				lvl = level.Debug
+			}
+			lvl(e.logger).Log("msg", "writing metrics", "err", err)
 		}
 	})
 }

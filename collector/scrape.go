@@ -101,8 +101,9 @@ func (e *Exporter) scrapeProjects(ctx context.Context, cfg *config.Config, proje
 	start := time.Now()
 	client, clientErr := e.clientFor(cfg)
 	res := &Result{targets: map[string]int{}}
-	var jobs []func()
+	q := newWorkQueue()
 	now := e.now()
+	every := cfg.Peaka.SettingsRefresh.D()
 	for _, p := range projects {
 		pr := &projectResult{cfg: p, label: labelValue(p.ID), recentExports: p.Exports.Recent > 0}
 		pr.listCaches = p.Caches.All || e.lists.prefer(p.ID, len(p.Caches.IDs), now, cfg.Peaka.SettingsRefresh.D())
@@ -119,13 +120,28 @@ func (e *Exporter) scrapeProjects(ctx context.Context, cfg *config.Config, proje
 		}
 		maxAge := cfg.Peaka.MinInterval.D()
 		if pr.listCaches {
-			jobs = append(jobs, func() {
+			q.add(func() {
 				pr.cacheListErr = run(func() (err error) {
 					pr.cacheList, err = shared(ctx, e.shared, "cache_list/"+p.ID, maxAge, func() ([]peaka.CacheStatus, error) {
 						return pc.ProjectCacheStatuses(ctx, p.ID)
 					})
 					return err
 				})()
+				if pr.cacheListErr == nil && !p.Caches.All {
+					e.lists.note(p.ID, len(pr.cacheList), e.now())
+				}
+				var known []string
+				if p.Caches.All {
+					known = e.states.known(p.ID)
+				}
+				pr.mergeCacheList(known)
+				// Each listed cache's follow-up calls go on the queue at
+				// once, not after the rest of the scrape.
+				for _, c := range pr.caches {
+					if c.status != nil {
+						q.add(func() { e.account(ctx, pc, p.ID, c, every) })
+					}
+				}
 			})
 		}
 		for _, id := range p.Caches.IDs {
@@ -135,19 +151,22 @@ func (e *Exporter) scrapeProjects(ctx context.Context, cfg *config.Config, proje
 				continue // the list call serves named caches too
 			}
 			key := fmt.Sprintf("cache/%s/%s/%t", p.ID, id, c.withLogs)
-			jobs = append(jobs, func() {
+			q.add(func() {
 				c.err = run(func() (err error) {
 					c.status, err = shared(ctx, e.shared, key, maxAge, func() (*peaka.CacheStatus, error) {
 						return pc.CacheStatus(ctx, p.ID, id, !c.withLogs)
 					})
 					return err
 				})()
+				if c.status != nil {
+					e.account(ctx, pc, p.ID, c, every)
+				}
 			})
 		}
 		for _, id := range p.Exports.IDs {
 			x := &exportResult{id: id}
 			pr.exports = append(pr.exports, x)
-			jobs = append(jobs, func() {
+			q.add(func() {
 				x.err = run(func() (err error) {
 					x.export, err = shared(ctx, e.shared, "export/"+p.ID+"/"+id, maxAge, func() (*peaka.Export, error) {
 						return pc.Export(ctx, p.ID, id)
@@ -159,7 +178,7 @@ func (e *Exporter) scrapeProjects(ctx context.Context, cfg *config.Config, proje
 		if pr.recentExports {
 			since := now.Add(-p.Exports.Recent.D())
 			key := fmt.Sprintf("recent_exports/%s/%s", p.ID, p.Exports.Recent)
-			jobs = append(jobs, func() {
+			q.add(func() {
 				pr.recentErr = run(func() error {
 					r, err := shared(ctx, e.shared, key, maxAge, func() (recentExports, error) {
 						list, truncated, err := pc.RecentExports(ctx, p.ID, since, 0)
@@ -171,15 +190,9 @@ func (e *Exporter) scrapeProjects(ctx context.Context, cfg *config.Config, proje
 			})
 		}
 	}
-	runJobs(jobs, cfg.Peaka.MaxConcurrency)
+	q.run(cfg.Peaka.MaxConcurrency)
 	for _, pr := range res.projects {
 		e.finish(pr, res.targets)
-	}
-	if clientErr == nil {
-		runJobs(e.accountingJobs(ctx, cfg, client, res), cfg.Peaka.MaxConcurrency)
-		for _, pr := range res.projects {
-			e.finishAccounting(pr)
-		}
 	}
 	e.states.retain(func(_, _ string, cs *cacheState) bool {
 		cs.mu.Lock()
@@ -190,41 +203,16 @@ func (e *Exporter) scrapeProjects(ctx context.Context, cfg *config.Config, proje
 	return res
 }
 
-// accountingJobs are the second phase of a scrape: for every cache read,
-// count its finished executions (reading its history where it changed) and
-// refresh its settings when they are due.
-func (e *Exporter) accountingJobs(ctx context.Context, cfg *config.Config, client *peaka.Client, res *Result) []func() {
-	var jobs []func()
-	every := cfg.Peaka.SettingsRefresh.D()
-	for _, pr := range res.projects {
-		pid := pr.cfg.ID
-		pc := client.WithKey(pr.cfg.Key.Value())
-		for _, c := range pr.caches {
-			if c.status == nil {
-				continue
-			}
-			cs := e.states.get(pid, c.id)
-			jobs = append(jobs, func() {
-				read := func(ctx context.Context, limit, offset int) ([]peaka.Execution, error) {
-					return pc.ExecutionHistory(ctx, pid, c.id, limit, offset)
-				}
-				c.historyErr = cs.account(ctx, read, c.status, e.now(), e.history)
-				c.parseErrs, c.settingsErr = cs.refreshSettings(ctx, pc, pid, c.id, e.now(), every)
-			})
-		}
+// account counts a cache's finished executions (reading its history where
+// it changed) and refreshes its settings when they are due, right after its
+// status arrived.
+func (e *Exporter) account(ctx context.Context, pc *peaka.Client, project string, c *cacheResult, every time.Duration) {
+	cs := e.states.get(project, c.id)
+	read := func(ctx context.Context, limit, offset int) ([]peaka.Execution, error) {
+		return pc.ExecutionHistory(ctx, project, c.id, limit, offset)
 	}
-	return jobs
-}
-
-func (e *Exporter) finishAccounting(pr *projectResult) {
-	pid := pr.cfg.ID
-	for _, c := range pr.caches {
-		e.recordFailure(kindCacheHistory, pid, c.id, c.historyErr)
-		e.recordFailure(kindCacheSettings, pid, c.id, c.settingsErr)
-		for _, err := range c.parseErrs {
-			level.Warn(e.logger).Log("msg", "cache schedule skipped", "project_id", pid, "cache_id", c.id, "err", err)
-		}
-	}
+	c.historyErr = cs.account(ctx, read, c.status, e.now(), e.history)
+	c.parseErrs, c.settingsErr = cs.refreshSettings(ctx, pc, project, c.id, e.now(), every)
 }
 
 type recentExports struct {
@@ -239,30 +227,66 @@ func shared[T any](ctx context.Context, calls *sharedCalls, key string, maxAge t
 	return t, err
 }
 
-// runJobs runs jobs on at most n goroutines: a scrape of thousands of
-// targets should not park thousands of goroutines on the client's limit.
-func runJobs(jobs []func(), n int) {
-	if n > len(jobs) {
-		n = len(jobs)
-	}
-	next := make(chan func())
+// workQueue runs jobs on at most n goroutines, and jobs may add more: a
+// scrape of thousands of targets should not park thousands of goroutines on
+// the client's limit, and a cache's follow-up calls should start as soon as
+// its status is in.
+type workQueue struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	jobs   []func()
+	active int
+}
+
+func newWorkQueue() *workQueue {
+	q := &workQueue{}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+func (q *workQueue) add(job func()) {
+	q.mu.Lock()
+	q.jobs = append(q.jobs, job)
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+// run returns when every job, including those added meanwhile, is done.
+func (q *workQueue) run(n int) {
 	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() {
-			for job := range next {
-				job()
-			}
-		})
+	for range max(n, 1) {
+		wg.Go(q.work)
 	}
-	for _, job := range jobs {
-		next <- job
-	}
-	close(next)
 	wg.Wait()
 }
 
-// finish merges list answers into targets, counts and logs each failed
-// target once, and feeds the execution counters.
+func (q *workQueue) work() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for {
+		// With nothing queued, a running job may still add some.
+		for len(q.jobs) == 0 && q.active > 0 {
+			q.cond.Wait()
+		}
+		if len(q.jobs) == 0 {
+			q.cond.Broadcast() // wake the others to leave too
+			return
+		}
+		job := q.jobs[0]
+		q.jobs = q.jobs[1:]
+		q.active++
+		q.mu.Unlock()
+		job()
+		q.mu.Lock()
+		q.active--
+		if q.active == 0 && len(q.jobs) == 0 {
+			q.cond.Broadcast()
+		}
+	}
+}
+
+// finish counts and logs each failed target once and adds the recent
+// exports to the targets.
 func (e *Exporter) finish(pr *projectResult, targets map[string]int) {
 	pid := pr.cfg.ID
 	answered := func(err error) {
@@ -274,14 +298,6 @@ func (e *Exporter) finish(pr *projectResult, targets map[string]int) {
 		targets[kindCacheList]++
 		answered(pr.cacheListErr)
 		e.recordFailure(kindCacheList, pid, "", pr.cacheListErr)
-		if pr.cacheListErr == nil && !pr.cfg.Caches.All {
-			e.lists.note(pid, len(pr.cacheList), e.now())
-		}
-		var known []string
-		if pr.cfg.Caches.All {
-			known = e.states.known(pid)
-		}
-		pr.mergeCacheList(known)
 	}
 	for _, c := range pr.caches {
 		targets[kindCache]++
@@ -289,6 +305,11 @@ func (e *Exporter) finish(pr *projectResult, targets map[string]int) {
 		if !pr.listCaches || pr.cacheListErr == nil {
 			answered(c.err)
 			e.recordFailure(kindCache, pid, c.id, c.err)
+		}
+		e.recordFailure(kindCacheHistory, pid, c.id, c.historyErr)
+		e.recordFailure(kindCacheSettings, pid, c.id, c.settingsErr)
+		for _, err := range c.parseErrs {
+			level.Warn(e.logger).Log("msg", "cache schedule skipped", "project_id", pid, "cache_id", c.id, "err", err)
 		}
 	}
 	if pr.recentExports {

@@ -20,6 +20,8 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	// One line always: values quoted from the file may hold line breaks.
+	e = &Error{File: e.File, Line: e.Line, Msg: lineBreaks.Replace(e.Msg)}
 	switch {
 	case e.File == "" && e.Line == 0:
 		return e.Msg
@@ -30,6 +32,8 @@ func (e *Error) Error() string {
 	}
 	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 }
+
+var lineBreaks = strings.NewReplacer("\r\n", `\n`, "\n", `\n`, "\r", `\r`)
 
 // combine reports the first error and how many were left out, so the result
 // still fits on one log line.
@@ -49,12 +53,13 @@ func combine(errs []*Error) error {
 }
 
 var (
-	reSyntax     = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-	reLine       = regexp.MustCompile(`^line (\d+): (.*)$`)
-	reNotFound   = regexp.MustCompile(`^field (.*) not found in type (\S+)$`)
-	reAlreadySet = regexp.MustCompile(`^field (.*) already set in type (\S+)$`)
-	reDupKey     = regexp.MustCompile(`^mapping key (".*") already defined at line (\d+)$`)
-	reUnmarshal  = regexp.MustCompile("^cannot unmarshal (\\S+)(?: `(.*)`)? into (\\S+)$")
+	reSyntax     = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
+	reLine       = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
+	reNotFound   = regexp.MustCompile(`(?s)^field (.*) not found in type (\S+)$`)
+	reAlreadySet = regexp.MustCompile(`(?s)^field (.*) already set in type (\S+)$`)
+	reDupKey     = regexp.MustCompile(`(?s)^mapping key (".*") already defined at line (\d+)$`)
+	reQuoted     = regexp.MustCompile("(?s)`[^`]*`")
+	reUnmarshal  = regexp.MustCompile("(?s)^cannot unmarshal (\\S+)(?: `(.*)`)? into (\\S+)$")
 )
 
 // decodeError turns an error from the strict decoder into a single-line
@@ -67,7 +72,8 @@ func decodeError(file string, root *yaml.Node, err error) error {
 			line, _ := strconv.Atoi(m[1])
 			return &Error{File: file, Line: line, Msg: "YAML syntax error: " + m[2]}
 		}
-		return &Error{File: file, Msg: "invalid YAML: " + msg}
+		// yaml quotes the offending value, which may be a key.
+		return &Error{File: file, Msg: "invalid YAML: " + reQuoted.ReplaceAllString(msg, "a value")}
 	}
 	idx := indexNodes(root)
 	errs := make([]*Error, 0, len(te.Errors))

@@ -4,10 +4,13 @@ package peaka
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -40,6 +43,60 @@ type Options struct {
 	Metrics          *Metrics          // request instrumentation; nil → none
 	Transport        http.RoundTripper // nil → a keep-alive transport sized for MaxConcurrency
 	UserAgent        string
+	// CACerts holds PEM certificates trusted for the API in addition to the
+	// system's roots (config peaka.ca_file). It needs the client's own
+	// transport: New fails if Transport is set too.
+	CACerts []byte
+	// Retry is how failed calls are tried again; the zero value is the
+	// default policy (DefaultRetryPolicy).
+	Retry RetryPolicy
+}
+
+// RetryPolicy says how a failed call is tried again. A call is retried
+// after a connection error (not a DNS "no such host" or a TLS verification
+// failure, which do not heal by themselves), a 5xx other than 501, or a 429;
+// never after another 4xx or a malformed answer. Waits grow exponentially
+// with jitter and honour Retry-After, but a retry is only started when its
+// wait plus the time the call needs (the longer of MinCallTime and the
+// failed attempt's own duration, its wait for a request slot included) fits
+// before the context's deadline;
+// otherwise the last error is returned. No request slot is held while
+// waiting.
+type RetryPolicy struct {
+	MaxAttempts   int           // calls in all, the first included; 0 → 3; 1 → no retry
+	BaseDelay     time.Duration // backoff before the first retry, doubled for each further one; 0 → 200ms
+	MaxDelay      time.Duration // cap of the backoff (not of Retry-After); 0 → 5s
+	MaxRetryAfter time.Duration // a longer Retry-After is not waited for; 0 → 1m
+	MinCallTime   time.Duration // least time a retried call is given; 0 → 100ms
+}
+
+// DefaultRetryPolicy is the policy of a zero RetryPolicy.
+var DefaultRetryPolicy = RetryPolicy{
+	MaxAttempts:   3,
+	BaseDelay:     200 * time.Millisecond,
+	MaxDelay:      5 * time.Second,
+	MaxRetryAfter: time.Minute,
+	MinCallTime:   100 * time.Millisecond,
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	d := DefaultRetryPolicy
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = d.MaxAttempts
+	}
+	if p.BaseDelay <= 0 {
+		p.BaseDelay = d.BaseDelay
+	}
+	if p.MaxDelay <= 0 {
+		p.MaxDelay = d.MaxDelay
+	}
+	if p.MaxRetryAfter <= 0 {
+		p.MaxRetryAfter = d.MaxRetryAfter
+	}
+	if p.MinCallTime <= 0 {
+		p.MinCallTime = d.MinCallTime
+	}
+	return p
 }
 
 // Client calls the Peaka API. It is safe for concurrent use; WithKey gives
@@ -51,6 +108,8 @@ type Client struct {
 	sem       chan struct{}
 	maxBody   int64
 	userAgent string
+	retry     RetryPolicy
+	metrics   *Metrics
 	key       string
 }
 
@@ -70,10 +129,28 @@ func New(o Options) (*Client, error) {
 		sem:       make(chan struct{}, o.MaxConcurrency),
 		maxBody:   o.MaxResponseBytes,
 		userAgent: o.UserAgent,
+		retry:     o.Retry.withDefaults(),
+		metrics:   o.Metrics,
+	}
+	if len(o.CACerts) > 0 && o.Transport != nil {
+		return nil, errors.New("peaka: CACerts cannot be combined with a caller's Transport")
 	}
 	rt := o.Transport
 	if rt == nil {
+		// A clone keeps the default's proxy from the environment
+		// (HTTPS_PROXY, NO_PROXY), dial and TLS handshake timeouts, HTTP/2,
+		// and certificate verification against the system's roots.
 		t := http.DefaultTransport.(*http.Transport).Clone()
+		if len(o.CACerts) > 0 {
+			pool, err := x509.SystemCertPool()
+			if err != nil || pool == nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM(o.CACerts) {
+				return nil, errors.New("peaka: CACerts holds no PEM certificate")
+			}
+			t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		}
 		// The semaphore bounds connections in use; keeping that many idle
 		// means a steady scrape loop opens no new connection.
 		t.MaxIdleConns = o.MaxConcurrency
@@ -258,9 +335,108 @@ func target(kv ...string) string {
 
 type endpointKey struct{}
 
-// get performs one GET and decodes a 2xx JSON answer into out.
+// get performs a GET, retried by the client's policy, and decodes a 2xx
+// JSON answer into out.
 func (c *Client) get(ctx context.Context, endpoint, tgt, path string, q url.Values, out any) error {
-	fail := func(code int, reason Reason, msg string, err error) error {
+	u := c.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	var last *Error
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		e := c.attempt(ctx, endpoint, tgt, u, out)
+		if e == nil {
+			return nil
+		}
+		if last != nil && e.Reason == ReasonTimeout && ctx.Err() != nil {
+			// The deadline caught the retry: what the API said before
+			// says more than "timeout".
+			return last
+		}
+		last = e
+		if attempt >= c.retry.MaxAttempts || !retryable(ctx, e) {
+			return e
+		}
+		wait, ok := c.retryWait(attempt, e.RetryAfter)
+		if !ok {
+			return e
+		}
+		if dl, has := ctx.Deadline(); has && time.Until(dl) < wait+max(c.retry.MinCallTime, time.Since(start)) {
+			return e
+		}
+		c.metrics.retried(endpoint, e.Reason)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return e
+		}
+	}
+}
+
+// retryable reports whether a failed attempt may succeed when tried again.
+func retryable(ctx context.Context, e *Error) bool {
+	switch e.Reason {
+	case ReasonRateLimited:
+		return true
+	case ReasonServerError:
+		return e.StatusCode != http.StatusNotImplemented
+	case ReasonTimeout:
+		// A timeout of the call's own context ends it; a transport timeout
+		// (dial, TLS handshake) with time left may be tried again.
+		return ctx.Err() == nil
+	case ReasonNetwork:
+		return !permanentNetworkError(e.Err)
+	}
+	return false
+}
+
+// retryWait is the wait before retry number n (1 for the first): the
+// exponential backoff with equal jitter, or Retry-After if that is longer.
+// ok is false when Retry-After asks for more than the policy waits.
+func (c *Client) retryWait(n int, retryAfter string) (time.Duration, bool) {
+	d := c.retry.BaseDelay
+	for i := 1; i < n && d < c.retry.MaxDelay; i++ {
+		d *= 2
+	}
+	d = min(d, c.retry.MaxDelay)
+	wait := d/2 + rand.N(d/2+1)
+	if ra, ok := parseRetryAfter(retryAfter, time.Now()); ok {
+		if ra > c.retry.MaxRetryAfter {
+			return 0, false
+		}
+		wait = max(wait, ra)
+	}
+	return wait, true
+}
+
+// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date.
+// A date in the past means no wait.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return time.Duration(secs) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+// attempt performs one GET while holding a request slot.
+func (c *Client) attempt(ctx context.Context, endpoint, tgt, u string, out any) *Error {
+	fail := func(code int, reason Reason, msg string, err error) *Error {
+		if c.key != "" {
+			// An answer that echoes the key (in an error body, or in a
+			// malformed value a decode error quotes) must not carry it
+			// into the log.
+			msg = strings.ReplaceAll(msg, c.key, "<key>")
+		}
 		return &Error{Endpoint: endpoint, Target: tgt, StatusCode: code, Reason: reason, Message: msg, Err: err}
 	}
 	select {
@@ -270,13 +446,9 @@ func (c *Client) get(ctx context.Context, endpoint, tgt, path string, q url.Valu
 	}
 	defer func() { <-c.sem }()
 
-	u := c.base + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
 	req, err := http.NewRequestWithContext(context.WithValue(ctx, endpointKey{}, endpoint), http.MethodGet, u, nil)
 	if err != nil {
-		return fail(0, ReasonBadResponse, "building request: "+err.Error(), err)
+		return fail(0, ReasonBadResponse, "building request: "+describeTransport(err), err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.key)
 	req.Header.Set("Accept", "application/json")
@@ -296,61 +468,98 @@ func (c *Client) get(ctx context.Context, endpoint, tgt, path string, q url.Valu
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
 		msg := http.StatusText(resp.StatusCode)
+		if msg == "" {
+			msg = "unknown status"
+		}
 		if m := errorMessage(body, resp.Header.Get("Content-Type")); m != "" {
 			msg += ": " + m
 		}
-		e := fail(resp.StatusCode, reasonForStatus(resp.StatusCode), msg, nil).(*Error)
+		if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			msg += " (redirects are not followed)"
+		}
+		e := fail(resp.StatusCode, reasonForStatus(resp.StatusCode), msg, nil)
 		e.RetryAfter = resp.Header.Get("Retry-After")
 		return e
 	}
 
-	lr := &limitedReader{r: resp.Body, n: c.maxBody}
-	if err := json.NewDecoder(lr).Decode(out); err != nil {
+	if resp.ContentLength > c.maxBody {
+		// Announced too large: refused without reading it.
+		return fail(resp.StatusCode, ReasonBadResponse, fmt.Sprintf("answer of %d bytes larger than %d bytes", resp.ContentLength, c.maxBody), nil)
+	}
+	body := &bodyReader{r: resp.Body, n: c.maxBody}
+	if err := decodeJSON(body, out); err != nil {
 		switch {
-		case lr.exceeded:
+		case body.exceeded:
 			return fail(resp.StatusCode, ReasonBadResponse, fmt.Sprintf("answer larger than %d bytes", c.maxBody), err)
 		case ctx.Err() != nil:
 			return fail(resp.StatusCode, classifyTransport(ctx.Err()), "reading answer: "+describeTransport(ctx.Err()), ctx.Err())
-		case isDecodeError(err):
-			return fail(resp.StatusCode, ReasonBadResponse, "decoding answer: "+err.Error(), err)
+		case body.err != nil:
+			// The connection broke (reset, or closed before the length
+			// it announced): a network fault, whatever JSON came before.
+			return fail(resp.StatusCode, classifyTransport(body.err), "answer cut off: "+describeTransport(body.err), body.err)
 		default:
-			return fail(resp.StatusCode, classifyTransport(err), "reading answer: "+describeTransport(err), err)
+			// The answer arrived whole and is not what was asked for.
+			return fail(resp.StatusCode, ReasonBadResponse, "decoding answer: "+redact(err.Error()), err)
 		}
 	}
 	return nil
 }
 
-// isDecodeError tells a malformed answer from a connection that broke while
-// the answer was read.
-func isDecodeError(err error) bool {
-	var (
-		syn *json.SyntaxError
-		typ *json.UnmarshalTypeError
-		tim *timeError
-	)
-	return errors.As(err, &syn) || errors.As(err, &typ) || errors.As(err, &tim) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+// errTrailingData is a 2xx answer with more after its JSON value.
+var errTrailingData = errors.New("data after the JSON value")
+
+// decodeJSON decodes exactly one JSON value from r into out; anything but
+// white space after it is an error.
+func decodeJSON(r io.Reader, out any) error {
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(out); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err != nil {
+			return err
+		}
+		return errTrailingData
+	}
+	return nil
 }
 
-// limitedReader fails once more than n bytes have been read, so a huge
-// answer is cut off instead of filling memory.
-type limitedReader struct {
+// bodyReader fails once more than n bytes have been read, so a huge answer
+// is cut off instead of filling memory, and remembers the error of the
+// connection (anything but a clean io.EOF), so that a broken connection can
+// be told from a malformed answer.
+type bodyReader struct {
 	r        io.Reader
 	n        int64
 	exceeded bool
+	err      error
 }
 
 var errTooLarge = errors.New("answer too large")
 
-func (l *limitedReader) Read(p []byte) (int, error) {
-	if l.n <= 0 {
-		l.exceeded = true
-		return 0, errTooLarge
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		// An answer of exactly the limit is fine: look for its end.
+		var one [1]byte
+		k, err := b.r.Read(one[:])
+		switch {
+		case k > 0:
+			b.exceeded = true
+			return 0, errTooLarge
+		case err == io.EOF:
+			return 0, io.EOF
+		case err != nil && b.err == nil:
+			b.err = err
+		}
+		return 0, err
 	}
-	if int64(len(p)) > l.n {
-		p = p[:l.n]
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
 	}
-	n, err := l.r.Read(p)
-	l.n -= int64(n)
+	n, err := b.r.Read(p)
+	b.n -= int64(n)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
 	return n, err
 }

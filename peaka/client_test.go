@@ -22,6 +22,10 @@ import (
 
 const key = "pk-test-abcdef0123456789"
 
+// fastRetry keeps the default number of attempts but waits only
+// milliseconds, and no Retry-After longer than a second.
+var fastRetry = peaka.RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond, MaxRetryAfter: time.Second}
+
 func setup(t *testing.T, opts ...func(*peaka.Options)) (*peakatest.Sim, *peaka.Client) {
 	t.Helper()
 	sim := peakatest.New(peakatest.Options{Seed: 3})
@@ -31,7 +35,7 @@ func setup(t *testing.T, opts ...func(*peaka.Options)) (*peakatest.Sim, *peaka.C
 	t.Cleanup(srv.Close)
 	t.Cleanup(sim.Close) // runs first: releases requests held by Delay faults
 	u, _ := url.Parse(srv.URL)
-	o := peaka.Options{BaseURL: u, MaxConcurrency: 4}
+	o := peaka.Options{BaseURL: u, MaxConcurrency: 4, Retry: fastRetry}
 	for _, f := range opts {
 		f(&o)
 	}

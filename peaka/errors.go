@@ -105,6 +105,31 @@ func classifyTransport(err error) Reason {
 	return ReasonNetwork
 }
 
+// permanentNetworkError reports connection errors that trying again will
+// not heal: a name that does not resolve, a certificate that is not
+// trusted, a server that does not speak TLS or refuses the handshake.
+func permanentNetworkError(err error) bool {
+	var (
+		dnsErr    *net.DNSError
+		certErr   *tls.CertificateVerificationError
+		unkAuth   x509.UnknownAuthorityError
+		hostErr   x509.HostnameError
+		invErr    x509.CertificateInvalidError
+		recordErr tls.RecordHeaderError
+		alertErr  tls.AlertError
+	)
+	switch {
+	case errors.As(err, &dnsErr):
+		return dnsErr.IsNotFound
+	case errors.As(err, &certErr), errors.As(err, &unkAuth), errors.As(err, &hostErr),
+		errors.As(err, &invErr), errors.As(err, &recordErr), errors.As(err, &alertErr):
+		return true
+	}
+	// net/http turns the tls.RecordHeaderError of a plain HTTP server into
+	// a text-only error.
+	return err != nil && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
+}
+
 // describeTransport gives a short description without the request URL
 // (url.Error repeats the query string).
 func describeTransport(err error) string {
@@ -145,6 +170,9 @@ var (
 	emailPattern  = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}`)
 	urlPattern    = regexp.MustCompile(`https?://\S+`)
 	bearerPattern = regexp.MustCompile(`(?i)bearer\s+\S+`)
+	// Signed-URL parameters without their scheme, which urlPattern misses:
+	// "bucket.s3.amazonaws.com/f?X-Amz-Signature=…".
+	signedPattern = regexp.MustCompile(`\S*(?i:x-amz-|x-goog-|[?&](?:signature|sig|token|key|access_token)=)\S*`)
 )
 
 // errorMessage extracts a short human message from an error body. Error
@@ -172,6 +200,7 @@ func redact(s string) string {
 	s = strings.ToValidUTF8(s, "?")
 	s = bearerPattern.ReplaceAllString(s, "Bearer <redacted>")
 	s = urlPattern.ReplaceAllString(s, "<url>")
+	s = signedPattern.ReplaceAllString(s, "<redacted>")
 	s = emailPattern.ReplaceAllString(s, "<email>")
 	s = strings.Join(strings.Fields(s), " ")
 	return truncate(s, 200)

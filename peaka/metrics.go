@@ -15,6 +15,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	retries  *prometheus.CounterVec
 }
 
 // NewMetrics returns unregistered request metrics; register them once.
@@ -33,6 +34,17 @@ func NewMetrics() *Metrics {
 			Name: "peaka_exporter_api_requests_in_flight",
 			Help: "Requests to the Peaka API currently waiting for an answer.",
 		}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "peaka_exporter_api_retries_total",
+			Help: "Calls to the Peaka API tried again, by route template and the reason the previous attempt failed (network, timeout, rate_limited, server_error).",
+		}, []string{"endpoint", "reason"}),
+	}
+}
+
+// retried counts one retry; m may be nil.
+func (m *Metrics) retried(endpoint string, reason Reason) {
+	if m != nil {
+		m.retries.WithLabelValues(endpoint, string(reason)).Inc()
 	}
 }
 
@@ -41,6 +53,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.requests.Describe(ch)
 	m.duration.Describe(ch)
 	m.inFlight.Describe(ch)
+	m.retries.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -48,6 +61,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.requests.Collect(ch)
 	m.duration.Collect(ch)
 	m.inFlight.Collect(ch)
+	m.retries.Collect(ch)
 }
 
 func endpointFromContext(ctx context.Context) string {

@@ -150,7 +150,11 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", f.RetryAfter)
 	}
 	if f.Status != 0 && f.Status != http.StatusOK {
-		s.writeError(w, f.Status, faultMessage(f.Status), f.HTML)
+		msg := faultMessage(f.Status)
+		if f.Message != "" {
+			msg = f.Message
+		}
+		s.writeError(w, f.Status, msg, f.HTML)
 		return
 	}
 

@@ -203,6 +203,14 @@ func (s *Sim) AddProjectKey(key, projectID, userID string) {
 	s.keys[key] = apiKey{userID: userID, projectID: projectID}
 }
 
+// RemoveKey revokes a key: requests with it are answered 401 from then on,
+// as after a key rotation.
+func (s *Sim) RemoveKey(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.keys, key)
+}
+
 // AddOrganization registers an organization, or renames an existing one.
 func (s *Sim) AddOrganization(id, name string) {
 	s.mu.Lock()
