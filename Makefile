@@ -19,7 +19,7 @@ LDFLAGS     := -s -w \
 	-X $(VERSION_PKG).BuildUser=$(BUILD_USER) \
 	-X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
 
-.PHONY: all build test e2e lint check-deploy prometheusrule docker demo clean
+.PHONY: all build test e2e lint check-deploy prometheusrule docker demo bench clean
 
 all: lint test build
 
@@ -62,6 +62,12 @@ docker:
 ## demo: run against the built-in simulated Peaka API on :10126
 demo: build
 	./$(BINARY) --demo
+
+# Scale figures of the real binary against the simulated API (see README,
+# Performance), and the collector's Go benchmarks.
+bench:
+	go run ./bench -targets 100,1000,2000,10000
+	go test ./collector -run '^$$' -bench Scrape -benchmem
 
 clean:
 	rm -f $(BINARY)
