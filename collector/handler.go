@@ -38,28 +38,42 @@ func ScrapeTimeout(h http.Header, configured, offset time.Duration) (time.Durati
 	return min(configured, prom), nil
 }
 
-// Handler serves /metrics: one scrape of the current configuration into a
-// fresh registry, exposed together with the long-lived metrics of
-// gatherer.
+// scrapeContext bounds a scrape by ScrapeTimeout. For a bad timeout header
+// it answers 400 itself and returns ok false.
+func scrapeContext(w http.ResponseWriter, r *http.Request, cfg *config.Config, offset time.Duration) (ctx context.Context, cancel context.CancelFunc, ok bool) {
+	timeout, err := ScrapeTimeout(r.Header, cfg.Peaka.Timeout.D(), offset)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return nil, nil, false
+	}
+	ctx, cancel = context.WithTimeout(r.Context(), timeout)
+	return ctx, cancel, true
+}
+
+// logWriteError logs a failure to send metrics; a scraper that gave up is
+// no fault of the exporter's, so that is only logged at debug level.
+func (e *Exporter) logWriteError(r *http.Request, err error, kv ...any) {
+	lvl := level.Error
+	if r.Context().Err() != nil {
+		lvl = level.Debug
+	}
+	lvl(e.logger).Log(append([]any{"msg", "writing metrics", "path", r.URL.Path, "err", err}, kv...)...)
+}
+
+// Handler serves /metrics: one scrape of the configured projects, written
+// out together with the long-lived metrics of gatherer.
 func (e *Exporter) Handler(current func() *config.Config, gatherer prometheus.Gatherer, offset time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cfg := current()
-		timeout, err := ScrapeTimeout(r.Header, cfg.Peaka.Timeout.D(), offset)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		ctx, cancel, ok := scrapeContext(w, r, cfg, offset)
+		if !ok {
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 		res := e.Scrape(ctx, cfg)
 		w.Header().Set("Content-Type", ExpositionContentType)
 		if err := e.WriteExposition(w, res, gatherer); err != nil {
-			// A scraper that gave up is no fault of the exporter's.
-			lvl := level.Error
-			if r.Context().Err() != nil {
-				lvl = level.Debug
-			}
-			lvl(e.logger).Log("msg", "writing metrics", "err", err)
+			e.logWriteError(r, err)
 		}
 	})
 }
@@ -83,12 +97,10 @@ func (e *Exporter) ProbeHandler(current func() *config.Config, offset time.Durat
 			return
 		}
 		cfg := current()
-		timeout, err := ScrapeTimeout(r.Header, cfg.Peaka.Timeout.D(), offset)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		ctx, cancel, ok := scrapeContext(w, r, cfg, offset)
+		if !ok {
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 		res, err := e.Probe(ctx, cfg, project)
 		switch {
@@ -105,7 +117,7 @@ func (e *Exporter) ProbeHandler(current func() *config.Config, offset time.Durat
 		res.write(x)
 		e.states.write(x, project)
 		if err := bw.Flush(); err != nil {
-			level.Error(e.logger).Log("msg", "writing probe metrics", "project_id", project, "err", err)
+			e.logWriteError(r, err, "project_id", project)
 		}
 	})
 }
