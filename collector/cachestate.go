@@ -49,6 +49,10 @@ type knownExecution struct {
 	counted bool      // finished and counted (or finished before first sight)
 	gen     int       // the scan generation that learnt it (0: first sight)
 	created time.Time // for forgetting it once it left the history
+	// settled marks an execution taken from the status because the history
+	// did not show it: what is older than it was not read, so a walk must
+	// not stop there.
+	settled bool
 }
 
 // resumePoint is where a history scan that ran out of pages goes on at the
@@ -73,6 +77,10 @@ type cacheState struct {
 	gen         int
 	resume      *resumePoint
 	historyFail int
+	// horizon is, during a scan, the creation time of the oldest execution
+	// still to be seen finish that has left its slot: the walk goes on at
+	// least that far back. Zero: none.
+	horizon time.Time
 
 	// Guarded by mu; read by Collect.
 	mu           sync.Mutex
@@ -124,6 +132,9 @@ func (cs *cacheState) account(ctx context.Context, read historyPage, st *peaka.C
 		return nil // another scrape is accounting; this one has no time left to wait
 	}
 	defer func() { <-cs.lock }()
+	if ctx.Err() != nil {
+		return nil // the lock came free too late: nothing is read, nothing lost
+	}
 
 	cs.mu.Lock()
 	cs.lastSeen = now
@@ -165,8 +176,13 @@ func (cs *cacheState) account(ctx context.Context, read historyPage, st *peaka.C
 		return nil
 	}
 
+	cs.horizon = cs.pendingHorizon(now)
 	err := cs.scan(ctx, read, newHead, o)
+	gaveUp := false
 	if err != nil {
+		if ctx.Err() != nil {
+			return err // our own deadline, not the history's fault: go on next scrape
+		}
 		cs.historyFail++
 		if peaka.ReasonOf(err) != peaka.ReasonNotFound && cs.historyFail < maxHistoryFailures {
 			return err // try again next scrape; nothing is lost yet
@@ -175,21 +191,48 @@ func (cs *cacheState) account(ctx context.Context, read historyPage, st *peaka.C
 		cs.gaps++
 		cs.mu.Unlock()
 		cs.resume = nil
+		gaveUp = true
 	}
 	cs.historyFail = 0
 	// What the history did not show (it may lag, or it failed for good) is
 	// settled from the status, so that no scrape reads the history for it
 	// again.
+	settled := false
 	for i, x := range slots {
 		if x != nil && x.ID != "" && cs.known[x.ID] == nil {
-			cs.known[x.ID] = &knownExecution{counted: x.Finished(), gen: cs.gen, created: x.CreatedAt.Time}
+			cs.known[x.ID] = &knownExecution{counted: x.Finished(), gen: cs.gen, created: x.CreatedAt.Time, settled: true}
+			settled = true
 			if x.Finished() {
 				cs.count(executionKinds[i], x)
 			}
 		}
 	}
+	if settled && !gaveUp && cs.resume == nil {
+		// A lagging history may show runs older than the settled ones
+		// later: read it again from the top, down to what was known before.
+		cs.resume = &resumePoint{offset: 0, origin: cs.gen}
+	}
 	cs.forget(now)
 	return err
+}
+
+// pendingWindow bounds how far back a walk goes for an execution that left
+// its slot unfinished: a run hung for longer is not waited for.
+const pendingWindow = 24 * time.Hour
+
+// pendingHorizon returns the creation time of the oldest known execution
+// that is not finished, no longer in a slot and younger than pendingWindow.
+func (cs *cacheState) pendingHorizon(now time.Time) time.Time {
+	var h time.Time
+	for id, k := range cs.known {
+		if k.counted || k.created.IsZero() || id == cs.slots[0] || id == cs.slots[1] || now.Sub(k.created) > pendingWindow {
+			continue
+		}
+		if h.IsZero() || k.created.Before(h) {
+			h = k.created
+		}
+	}
+	return h
 }
 
 // scan reads the history newest first. The head part stops at the first
@@ -280,7 +323,13 @@ func (cs *cacheState) visit(x *peaka.Execution, g, stopGen int) bool {
 		k.counted = true
 		cs.count(executionKindOf(x.ExecutionMode), x)
 	}
-	return k.gen < stopGen
+	if k.settled {
+		k.settled = false // the history shows it now
+		return false
+	}
+	// Stop at what was known before, once past every execution still to
+	// be seen finish (they are older than the walk's horizon).
+	return k.gen < stopGen && (cs.horizon.IsZero() || k.created.IsZero() || !k.created.After(cs.horizon))
 }
 
 func (cs *cacheState) knewBefore(gen int) bool {
@@ -314,11 +363,18 @@ func (cs *cacheState) forget(now time.Time) {
 			delete(cs.known, id)
 		}
 	}
-	for gen := 0; len(cs.known) > maxKnownExecutions && gen < cs.gen; gen++ {
-		for id, k := range cs.known {
-			if k.gen == gen && id != cs.slots[0] && id != cs.slots[1] {
-				delete(cs.known, id)
+	if excess := len(cs.known) - maxKnownExecutions; excess > 0 {
+		// Forget the longest-known first; sorting once keeps this
+		// proportional to the map, however many generations went by.
+		ids := make([]string, 0, len(cs.known))
+		for id := range cs.known {
+			if id != cs.slots[0] && id != cs.slots[1] {
+				ids = append(ids, id)
 			}
+		}
+		slices.SortFunc(ids, func(a, b string) int { return cmp.Compare(cs.known[a].gen, cs.known[b].gen) })
+		for _, id := range ids[:min(excess, len(ids))] {
+			delete(cs.known, id)
 		}
 	}
 }
@@ -381,14 +437,14 @@ func (c *cacheStates) retain(keep func(project, cache string, cs *cacheState) bo
 	}
 }
 
-// write writes the families kept across scrapes, caches in a stable order;
-// only project's caches unless project is "".
-func (c *cacheStates) write(x *expositionWriter, project string) {
+// write writes the families kept across scrapes for the caches of the
+// given projects, in a stable order.
+func (c *cacheStates) write(x *expositionWriter, projects map[string]bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	keys := make([]cacheKey, 0, len(c.m))
 	for k := range c.m {
-		if project == "" || k.project == project {
+		if projects[k.project] {
 			keys = append(keys, k)
 		}
 	}

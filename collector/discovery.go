@@ -29,6 +29,7 @@ type projectDiscovery struct {
 	next     time.Time // when to walk again
 	inflight chan struct{}
 	lastErr  error
+	gen      int // bumped by reset: a walk begun before is not kept
 
 	projects    prometheus.Gauge
 	lastSuccess prometheus.Gauge
@@ -59,8 +60,14 @@ func (d *projectDiscovery) Collect(ch chan<- prometheus.Metric) {
 	d.lastSuccess.Collect(ch)
 }
 
+// discoveryTimeout bounds one walk of the organization tree. The walk
+// runs on its own deadline, not a request's, so that a caller that gives
+// up does not cancel it for the others, and a slow tree still finishes.
+const discoveryTimeout = 2 * time.Minute
+
 // get returns the discovered project IDs, walking the tree when the kept
-// list is older than refresh. Concurrent callers share one walk.
+// list is older than refresh. Concurrent callers share one walk; each waits
+// for it only as long as its own ctx allows.
 func (d *projectDiscovery) get(ctx context.Context, now time.Time, refresh time.Duration, walk func(context.Context) ([]string, error)) ([]string, error) {
 	d.mu.Lock()
 	if d.inflight == nil && now.Before(d.next) {
@@ -68,34 +75,39 @@ func (d *projectDiscovery) get(ctx context.Context, now time.Time, refresh time.
 		d.mu.Unlock()
 		return ids, err
 	}
-	if ch := d.inflight; ch != nil {
-		d.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return d.current(ctx.Err())
-		}
-		return d.current(nil)
+	ch := d.inflight
+	if ch == nil {
+		ch = make(chan struct{})
+		d.inflight = ch
+		gen := d.gen
+		go func() {
+			walkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discoveryTimeout)
+			ids, err := walk(walkCtx)
+			cancel()
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			d.inflight = nil
+			close(ch)
+			if gen != d.gen {
+				return // the configuration changed meanwhile: keep nothing of it
+			}
+			d.lastErr = err
+			if err != nil {
+				d.next = now.Add(min(refresh, discoveryRetry))
+				return
+			}
+			d.ids, d.success, d.next = ids, now, now.Add(refresh)
+			d.projects.Set(float64(len(ids)))
+			d.lastSuccess.Set(float64(now.UnixNano()) / 1e9)
+		}()
 	}
-	ch := make(chan struct{})
-	d.inflight = ch
 	d.mu.Unlock()
-
-	ids, err := walk(ctx)
-
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.inflight = nil
-	close(ch)
-	d.lastErr = err
-	if err != nil {
-		d.next = now.Add(min(refresh, discoveryRetry))
-		return d.ids, err
+	select {
+	case <-ch:
+		return d.current(nil)
+	case <-ctx.Done():
+		return d.current(ctx.Err())
 	}
-	d.ids, d.success, d.next = ids, now, now.Add(refresh)
-	d.projects.Set(float64(len(ids)))
-	d.lastSuccess.Set(float64(now.UnixNano()) / 1e9)
-	return ids, nil
 }
 
 func (d *projectDiscovery) current(err error) ([]string, error) {
@@ -107,6 +119,7 @@ func (d *projectDiscovery) current(err error) ([]string, error) {
 func (d *projectDiscovery) reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.gen++
 	d.ids, d.success, d.next, d.lastErr = nil, time.Time{}, time.Time{}, nil
 }
 

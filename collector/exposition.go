@@ -158,7 +158,9 @@ func (e *Exporter) WriteExposition(w io.Writer, res *Result, gatherer prometheus
 	bw := bufio.NewWriterSize(w, 32<<10)
 	x := newExpositionWriter(bw)
 	res.write(x)
-	e.states.write(x, "")
+	// Only the scraped projects' counters: a discovered project's are on
+	// its /probe, and a series in two jobs would be counted twice.
+	e.states.write(x, res.projectIDs())
 	if gatherer == nil {
 		return bw.Flush()
 	}

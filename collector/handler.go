@@ -115,7 +115,7 @@ func (e *Exporter) ProbeHandler(current func() *config.Config, offset time.Durat
 		bw := bufio.NewWriterSize(w, 32<<10)
 		x := newExpositionWriter(bw)
 		res.write(x)
-		e.states.write(x, project)
+		e.states.write(x, res.projectIDs())
 		if err := bw.Flush(); err != nil {
 			e.logWriteError(r, err, "project_id", project)
 		}

@@ -2,10 +2,13 @@ package collector
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -281,5 +284,105 @@ func TestFailedSettingsReadIsRetriedSoon(t *testing.T) {
 	expectValues(t, text, map[string]string{`peaka_cache_schedule_interval_seconds{cache_id="c",execution="incremental",project_id="p"}`: "300"})
 	if n := e.sim.Requests(routeSettings); n != 1 {
 		t.Errorf("settings answered %d times by the simulation, want 1 (the retry after a minute)", n)
+	}
+}
+
+// A run still RUNNING when the exporter last saw it, that finishes after a
+// run of the other kind started, must still be counted: the walk cannot
+// stop at the newer, known full refresh.
+func TestRunThatLeftItsSlotUnfinishedIsCounted(t *testing.T) {
+	e := newEnv(t)
+	e.sim.AddProject(peakatest.Project{ID: "p"})
+	e.sim.AddCache("p", peakatest.Cache{ID: "c", TableName: "t"})
+	e.sim.StartExecution("p", "c", peakatest.Incremental) // I1, running
+	e.sim.Advance(time.Minute)
+	e.sim.RunExecution("p", "c", peakatest.FullRefresh, "COMPLETED", peakatest.Records{Inserted: 100}) // F1, newer
+	e.configure("  - id: p\n    caches:\n      ids: [c]\n")
+	e.scrape(context.Background()) // first sight: I1 running, F1 done
+
+	e.sim.Advance(time.Minute)
+	e.sim.FinishExecution("p", "c", peakatest.Incremental, "FAILED", peakatest.Records{})
+	e.sim.Advance(time.Minute)
+	e.sim.RunExecution("p", "c", peakatest.Incremental, "COMPLETED", peakatest.Records{Inserted: 5}) // I2
+	_, text := e.scrape(context.Background())
+	expectValues(t, text, map[string]string{
+		execSeries("c", "incremental", "FAILED"):     "1",
+		execSeries("c", "incremental", "COMPLETED"):  "1",
+		execSeries("c", "full_refresh", "COMPLETED"): "0",
+		recordSeries("c", "incremental", "inserted"): "5",
+	})
+}
+
+// When the history lags behind the status, the runs it shows later are
+// still counted, once.
+func TestLaggingHistoryIsReadAgain(t *testing.T) {
+	e := oneCache(t, Options{})
+	var hidden atomic.Pointer[map[string]bool]
+	lag := func(w http.ResponseWriter, r *http.Request) bool {
+		h := hidden.Load()
+		if h == nil || !strings.HasSuffix(r.URL.Path, "/executionHistory") {
+			return false
+		}
+		rec := httptest.NewRecorder()
+		e.sim.ServeHTTP(rec, r)
+		var items []map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &items); err != nil {
+			t.Errorf("history answer: %v", err)
+			return false
+		}
+		shown := items[:0]
+		for _, it := range items {
+			if !(*h)[fmt.Sprint(it["id"])] {
+				shown = append(shown, it)
+			}
+		}
+		_ = json.NewEncoder(w).Encode(shown)
+		return true
+	}
+	e.intercept.Store(&lag)
+
+	e.sim.Advance(time.Minute)
+	i2 := e.sim.RunExecution("p", "c", peakatest.Incremental, "COMPLETED", peakatest.Records{Inserted: 2})
+	e.sim.Advance(time.Minute)
+	i3 := e.sim.RunExecution("p", "c", peakatest.Incremental, "COMPLETED", peakatest.Records{Inserted: 3})
+	hidden.Store(&map[string]bool{i2: true, i3: true})
+	_, text := e.scrape(context.Background()) // the status shows i3, the history neither
+	expectValues(t, text, map[string]string{execSeries("c", "incremental", "COMPLETED"): "1"})
+
+	hidden.Store(&map[string]bool{})
+	_, text = e.scrape(context.Background())
+	expectValues(t, text, map[string]string{
+		execSeries("c", "incremental", "COMPLETED"):  "2",
+		recordSeries("c", "incremental", "inserted"): "5",
+	})
+	e.sim.Advance(time.Minute)
+	e.sim.RunExecution("p", "c", peakatest.Incremental, "COMPLETED", peakatest.Records{Inserted: 4})
+	_, text = e.scrape(context.Background())
+	expectValues(t, text, map[string]string{
+		execSeries("c", "incremental", "COMPLETED"):  "3",
+		recordSeries("c", "incremental", "inserted"): "9",
+		gapSeries("c"): "0",
+	})
+}
+
+func TestForgetKeepsTheNewestAndTheSlots(t *testing.T) {
+	cs := newCacheState()
+	cs.gen = 1_000_000 // many generations, most of them empty
+	now := time.Now()
+	for i := range maxKnownExecutions + 500 {
+		cs.known[fmt.Sprintf("x%05d", i)] = &knownExecution{counted: true, gen: i * 40, created: now}
+	}
+	cs.slots = [2]string{"x00000", "x00001"} // the oldest, but in the slots
+	cs.forget(now)
+	if len(cs.known) != maxKnownExecutions {
+		t.Errorf("%d known after forget, want %d", len(cs.known), maxKnownExecutions)
+	}
+	for _, id := range []string{"x00000", "x00001", fmt.Sprintf("x%05d", maxKnownExecutions+499)} {
+		if cs.known[id] == nil {
+			t.Errorf("%s forgotten", id)
+		}
+	}
+	if cs.known["x00002"] != nil {
+		t.Error("the oldest execution outside the slots was kept")
 	}
 }

@@ -85,7 +85,7 @@ func TestDiscoveryListsAProbeTargetPerProject(t *testing.T) {
 }
 
 func TestProbeScrapesOneProject(t *testing.T) {
-	_, srv := probeWorld(t)
+	e, srv := probeWorld(t)
 	code, body := get(t, srv.URL+"/probe?project=found-a")
 	if code != http.StatusOK {
 		t.Fatalf("/probe: %d %s", code, body)
@@ -110,6 +110,12 @@ func TestProbeScrapesOneProject(t *testing.T) {
 	code, body = get(t, srv.URL+"/probe?project=static")
 	if code != http.StatusOK || !strings.Contains(body, `peaka_cache_up{cache_id="s1",project_id="static"} 1`) {
 		t.Errorf("/probe of the configured project: %d\n%s", code, body)
+	}
+	// /metrics covers the configured project only, counters included: a
+	// discovered project's series live on its /probe.
+	_, text := e.scrape(t.Context())
+	if strings.Contains(text, `project_id="found-a"`) {
+		t.Error("/metrics shows a discovered project's series")
 	}
 	if code, body := get(t, srv.URL+"/probe?project=nope"); code != http.StatusNotFound || !strings.Contains(body, "unknown project") {
 		t.Errorf("/probe of an unknown project: %d %s", code, body)

@@ -416,6 +416,15 @@ func (e *Exporter) recordFailure(kind, project, id string, err error) {
 	level.Warn(e.logger).Log(append(kv, "reason", reason, "err", err)...)
 }
 
+// projectIDs returns the IDs of the scraped projects.
+func (r *Result) projectIDs() map[string]bool {
+	ids := make(map[string]bool, len(r.projects))
+	for _, pr := range r.projects {
+		ids[pr.cfg.ID] = true
+	}
+	return ids
+}
+
 // write writes the scrape's own families.
 func (r *Result) write(x *expositionWriter) {
 	x.begin(projectUpFamily)

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 type sharedCalls struct {
 	mu      sync.Mutex
 	entries map[string]*sharedCall
+	gen     int // bumped by reset: older entries are not to be used
+	calls   int // since the last sweep of expired entries
 	reused  *prometheus.CounterVec
 }
 
@@ -22,7 +25,12 @@ type sharedCall struct {
 	val  any
 	err  error
 	at   time.Time // when the call returned
+	gen  int
 }
+
+// sweepEvery is how many calls pass between sweeps of expired answers,
+// which bounds the memory of targets that are no longer scraped.
+const sweepEvery = 1000
 
 func newSharedCalls() *sharedCalls {
 	s := &sharedCalls{
@@ -43,7 +51,11 @@ func newSharedCalls() *sharedCalls {
 // calls again. Results are shared read-only.
 func (s *sharedCalls) do(ctx context.Context, key string, maxAge time.Duration, fn func() (any, error)) (any, error) {
 	s.mu.Lock()
-	if c, ok := s.entries[key]; ok {
+	if s.calls++; s.calls >= sweepEvery {
+		s.calls = 0
+		s.sweep(maxAge)
+	}
+	if c, ok := s.entries[key]; ok && c.gen == s.gen {
 		select {
 		case <-c.done:
 			if c.err == nil && maxAge > 0 && time.Since(c.at) < maxAge {
@@ -56,13 +68,20 @@ func (s *sharedCalls) do(ctx context.Context, key string, maxAge time.Duration, 
 			s.reused.WithLabelValues("in_flight").Inc()
 			select {
 			case <-c.done:
+				// The call ran on the first scrape's deadline; if that
+				// cut it short while this scrape still has time, call
+				// again rather than report this scrape's target as timed
+				// out.
+				if c.err != nil && isContextError(c.err) && ctx.Err() == nil {
+					return fn()
+				}
 				return c.val, c.err
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
 		}
 	}
-	c := &sharedCall{done: make(chan struct{})}
+	c := &sharedCall{done: make(chan struct{}), gen: s.gen}
 	s.entries[key] = c
 	s.mu.Unlock()
 
@@ -79,18 +98,31 @@ func (s *sharedCalls) do(ctx context.Context, key string, maxAge time.Duration, 
 	return c.val, c.err
 }
 
-// reset forgets every kept answer; a new configuration may change keys,
-// URLs or what a target means.
-func (s *sharedCalls) reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func isContextError(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// sweep drops answers older than maxAge (all finished ones when it is 0).
+func (s *sharedCalls) sweep(maxAge time.Duration) {
 	for k, c := range s.entries {
 		select {
 		case <-c.done:
-			delete(s.entries, k)
-		default: // under way: it removes itself or is replaced
+			if c.gen != s.gen || time.Since(c.at) >= maxAge {
+				delete(s.entries, k)
+			}
+		default:
 		}
 	}
+}
+
+// reset forgets every kept answer, and makes calls under way unusable to
+// later scrapes: a new configuration may change keys, URLs or what a target
+// means.
+func (s *sharedCalls) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	s.sweep(0)
 }
 
 // Describe implements prometheus.Collector.

@@ -98,3 +98,55 @@ func TestMinIntervalReusesRecentAnswers(t *testing.T) {
 		t.Errorf("two scrapes without min_interval made %d status calls, want 2", n)
 	}
 }
+
+// A scrape that joined another's call must not inherit that scrape's
+// deadline: when the first scrape's time runs out, the second calls again.
+func TestJoinedScrapeOutlivesTheFirstScrapesDeadline(t *testing.T) {
+	e := newEnv(t)
+	e.sim.AddProject(peakatest.Project{ID: "p"})
+	e.sim.AddCache("p", peakatest.Cache{ID: "c", TableName: "t"})
+	e.configure("  - id: p\n    caches:\n      ids: [c]\n")
+
+	arrived := make(chan struct{}, 10)
+	var first sync.Once
+	hold := func(_ http.ResponseWriter, r *http.Request) bool {
+		if strings.HasSuffix(r.URL.Path, "/cache/c/status") {
+			held := false
+			first.Do(func() { held = true })
+			if held {
+				arrived <- struct{}{}
+				<-r.Context().Done() // until the first scrape gives up
+			}
+		}
+		return false
+	}
+	e.intercept.Store(&hold)
+
+	long, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	short, cancelShort := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	results := make([]*Result, 2)
+	wg.Go(func() { results[0] = e.exp.Scrape(short, e.cfg) })
+	select {
+	case <-arrived:
+	case <-long.Done():
+		t.Fatal("the first scrape never called the API")
+	}
+	wg.Go(func() { results[1] = e.exp.Scrape(long, e.cfg) })
+	for testutil.ToFloat64(e.exp.shared.reused.WithLabelValues("in_flight")) < 1 {
+		if long.Err() != nil {
+			t.Fatal("the second scrape did not join the call under way")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancelShort() // the first scrape's Prometheus gives up
+	wg.Wait()
+
+	if got := value(t, e.expose(results[0]), `peaka_cache_up{cache_id="c",project_id="p"}`); got != "0" {
+		t.Errorf("first scrape: cache up = %s, want 0", got)
+	}
+	if got := value(t, e.expose(results[1]), `peaka_cache_up{cache_id="c",project_id="p"}`); got != "1" {
+		t.Errorf("second scrape: cache up = %s, want 1 (it had time to call again)", got)
+	}
+}
