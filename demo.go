@@ -3,9 +3,8 @@ package main
 import (
 	"fmt"
 	"net/http/httptest"
+	"net/url"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/peakacom/peaka_exporter/config"
 	"github.com/peakacom/peaka_exporter/peaka/peakatest"
@@ -34,37 +33,31 @@ func (d *demo) Close() { d.srv.Close() }
 
 // demoConfig builds the configuration a user would write for the
 // simulated projects and runs it through the same validation.
-func demoConfig(url string, info peakatest.DemoInfo) (*config.Config, error) {
-	type caches struct {
-		IDs []string `yaml:"ids,omitempty"`
-		All bool     `yaml:"all,omitempty"`
+func demoConfig(apiURL string, info peakatest.DemoInfo) (*config.Config, error) {
+	u, err := url.Parse(apiURL)
+	if err != nil {
+		return nil, fmt.Errorf("demo configuration: %w", err)
 	}
-	type exports struct {
-		IDs    []string `yaml:"ids,omitempty"`
-		Recent string   `yaml:"recent,omitempty"`
-	}
-	type project struct {
-		ID      string  `yaml:"id"`
-		Caches  caches  `yaml:"caches"`
-		Exports exports `yaml:"exports"`
-	}
-	doc := struct {
-		Peaka    map[string]any `yaml:"peaka"`
-		Projects []project      `yaml:"projects"`
-	}{Peaka: map[string]any{"url": url, "timeout": "10s"}}
+	doc := config.Config{Peaka: config.Peaka{
+		URL:              config.URL{URL: u},
+		Timeout:          config.Duration(config.DefaultTimeout),
+		MaxConcurrency:   config.DefaultMaxConcurrency,
+		SettingsRefresh:  config.Duration(config.DefaultSettingsRefresh),
+		MaxResponseBytes: config.DefaultMaxResponseBytes,
+	}}
 	for _, p := range info.Projects {
-		pr := project{ID: p.ID, Caches: caches{IDs: p.CacheIDs, All: p.AllCaches}, Exports: exports{IDs: p.ExportIDs}}
-		if p.RecentExports > 0 {
-			pr.Exports.Recent = p.RecentExports.String()
-		}
-		doc.Projects = append(doc.Projects, pr)
+		doc.Projects = append(doc.Projects, config.Project{
+			ID:      p.ID,
+			Caches:  config.Caches{IDs: p.CacheIDs, All: p.AllCaches},
+			Exports: config.Exports{IDs: p.ExportIDs, Recent: config.Duration(p.RecentExports)},
+		})
 	}
-	b, err := yaml.Marshal(doc)
+	b, err := doc.Marshal()
 	if err != nil {
 		return nil, fmt.Errorf("demo configuration: %w", err)
 	}
 	lookup := func(k string) (string, bool) {
-		if k == "PEAKA_API_KEY" {
+		if k == config.APIKeyEnv {
 			return info.APIKey, true
 		}
 		return "", false

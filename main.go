@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -112,18 +113,21 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 
-	reloadCh := make(chan chan error)
-	stopping := make(chan struct{})
+	// Shutting down cancels the scrapes under way, which then answer with
+	// what they have instead of holding the shutdown up.
+	baseCtx, stopRequests := context.WithCancel(context.Background())
+	defer stopRequests()
 	srv := &http.Server{
+		BaseContext: func(net.Listener) context.Context { return baseCtx },
 		Handler: harden(newMux(webOptions{
 			metricsPath: *metricsPath,
 			metrics:     exp.Handler(sc.Get, reg, *timeoutOffset),
 			probe:       exp.ProbeHandler(sc.Get, *timeoutOffset),
 			discovery:   exp.DiscoveryHandler(sc.Get),
 			config:      sc.Get,
-			reload:      reloadCh,
-			stopping:    stopping,
-			logger:      logger,
+			// SafeConfig serialises reloads, from HTTP and SIGHUP alike.
+			reload: func() error { return logReload(logger, reload()) },
+			logger: logger,
 		})),
 		// Slow clients cannot hold a connection open: headers within 10s,
 		// the whole request within 30s, an idle keep-alive for 2m.
@@ -149,15 +153,13 @@ func run(args []string, stderr io.Writer) int {
 				return 1
 			}
 			return 0
-		case done := <-reloadCh:
-			done <- logReload(logger, reload())
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
 				_ = logReload(logger, reload())
 				continue
 			}
 			level.Info(logger).Log("msg", "shutting down", "signal", sig)
-			close(stopping)
+			stopRequests()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			err := srv.Shutdown(ctx)
 			cancel()

@@ -3,10 +3,8 @@ package main
 import (
 	"fmt"
 	"html/template"
-	"math"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/go-kit/log"
@@ -22,13 +20,8 @@ type webOptions struct {
 	probe       http.Handler // /probe?project=ID
 	discovery   http.Handler // /discovery, Prometheus HTTP SD
 	config      func() *config.Config
-	// reload asks the main loop to reload, so that HTTP and SIGHUP reloads
-	// are serialised; the loop answers on the channel it is handed.
-	reload chan chan error
-	// stopping is closed when the server shuts down: a reload asked for
-	// then is refused rather than left waiting for a loop that has ended.
-	stopping <-chan struct{}
-	logger   log.Logger
+	reload      func() error // loads the configuration file again
+	logger      log.Logger
 }
 
 // maxRequestBodyBytes bounds what a client may send: no endpoint reads a
@@ -55,10 +48,8 @@ func checkMetricsPath(p string) error {
 	return nil
 }
 
-// harden wraps the exporter's handler: request bodies are limited, and a
-// scrape timeout header that is not a positive finite number (NaN, Inf,
-// negative, garbage) is refused before any API call, on any path that
-// scrapes.
+// harden wraps the exporter's handler: request bodies are limited. (The
+// scrape handlers check the scrape timeout header themselves.)
 func harden(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > maxRequestBodyBytes {
@@ -66,13 +57,6 @@ func harden(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBodyBytes)
-		if v := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"); v != "" {
-			secs, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil || !(secs > 0) || math.IsInf(secs, 0) {
-				http.Error(w, "invalid X-Prometheus-Scrape-Timeout-Seconds header: want a positive number of seconds", http.StatusBadRequest)
-				return
-			}
-		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -94,16 +78,7 @@ func newMux(o webOptions) *http.ServeMux {
 			http.Error(w, "This endpoint requires a POST request.", http.StatusMethodNotAllowed)
 			return
 		}
-		done := make(chan error, 1)
-		select {
-		case o.reload <- done:
-		case <-o.stopping:
-			http.Error(w, "shutting down", http.StatusServiceUnavailable)
-			return
-		case <-r.Context().Done():
-			return
-		}
-		if err := <-done; err != nil {
+		if err := o.reload(); err != nil {
 			http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
 			return
 		}

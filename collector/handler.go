@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-kit/log/level"
@@ -27,7 +28,7 @@ func ScrapeTimeout(h http.Header, configured, offset time.Duration) (time.Durati
 	if v == "" {
 		return configured, nil
 	}
-	secs, err := strconv.ParseFloat(v, 64)
+	secs, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 	if err != nil || !(secs > 0) || secs > 1e6 { // !(secs > 0) also refuses NaN
 		return 0, fmt.Errorf("invalid %s header %q: want a positive number of seconds", scrapeTimeoutHeader, v)
 	}

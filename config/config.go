@@ -307,6 +307,8 @@ func (c *checker) check(cfg *Config) {
 		switch first, dup := firstID[pr.ID]; {
 		case strings.TrimSpace(pr.ID) == "":
 			c.fail(path+".id", "empty project id")
+		case strings.TrimSpace(pr.ID) != pr.ID:
+			c.fail(path+".id", "project id %q has white space around it", pr.ID)
 		case dup:
 			c.fail(path+".id", "duplicate project id %q (first defined on line %d)", pr.ID, first)
 		default:
@@ -368,6 +370,10 @@ func (c *checker) checkIDs(path, kind string, ids []string) {
 			c.fail(p, "empty %s id", kind)
 			continue
 		}
+		if strings.TrimSpace(id) != id {
+			c.fail(p, "%s id %q has white space around it", kind, id)
+			continue
+		}
 		if line, dup := first[id]; dup {
 			c.fail(p, "duplicate %s id %q (first listed on line %d)", kind, id, line)
 			continue
@@ -396,17 +402,8 @@ func (c *checker) resolveKey(path string, inline Secret, file string) (key Secre
 		}
 		return key, ok
 	case fileSet:
-		if strings.TrimSpace(file) == "" {
-			c.fail(path+".api_key_file", "empty file name")
-			return "", false
-		}
-		name := file
-		if !filepath.IsAbs(name) {
-			name = filepath.Join(c.baseDir, name)
-		}
-		data, err := os.ReadFile(name)
-		if err != nil {
-			c.fail(path+".api_key_file", "cannot read API key file %q: %s", name, osReason(err))
+		name, data, ok := c.readFile(path+".api_key_file", "API key", file)
+		if !ok {
 			return "", false
 		}
 		v := strings.TrimSpace(string(data))
@@ -425,17 +422,8 @@ func (c *checker) resolveKey(path string, inline Secret, file string) (key Secre
 // readCAFile returns the PEM certificates in file, or nil after recording
 // why they cannot be used.
 func (c *checker) readCAFile(path, file string) []byte {
-	if strings.TrimSpace(file) == "" {
-		c.fail(path, "empty file name")
-		return nil
-	}
-	name := file
-	if !filepath.IsAbs(name) {
-		name = filepath.Join(c.baseDir, name)
-	}
-	data, err := os.ReadFile(name)
-	if err != nil {
-		c.fail(path, "cannot read CA file %q: %s", name, osReason(err))
+	name, data, ok := c.readFile(path, "CA", file)
+	if !ok {
 		return nil
 	}
 	if !x509.NewCertPool().AppendCertsFromPEM(data) {
@@ -443,6 +431,26 @@ func (c *checker) readCAFile(path, file string) []byte {
 		return nil
 	}
 	return data
+}
+
+// readFile reads a file named at path (relative names are relative to the
+// config file), recording why it cannot; what names the file's use in
+// messages ("API key", "CA"), never its contents.
+func (c *checker) readFile(path, what, file string) (name string, data []byte, ok bool) {
+	if strings.TrimSpace(file) == "" {
+		c.fail(path, "empty file name")
+		return "", nil, false
+	}
+	name = file
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(c.baseDir, name)
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		c.fail(path, "cannot read %s file %q: %s", what, name, osReason(err))
+		return name, nil, false
+	}
+	return name, data, true
 }
 
 // checkKey rejects keys with inner whitespace or control characters: they

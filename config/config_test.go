@@ -239,6 +239,7 @@ var badTests = []struct {
 	{file: "discover-ids.yml", want: "testdata/bad/discover-ids.yml:5: discover.caches.ids: not allowed: cache IDs belong to one project (use caches.all, or list the project under projects) (and 1 more error)"},
 	{file: "discover-nothing.yml", want: "testdata/bad/discover-nothing.yml:3: discover: discovered projects would watch nothing: set caches.all or exports.recent"},
 	{file: "discover-no-key.yml", env: envWith(nil), want: "testdata/bad/discover-no-key.yml:1: discover: discovery needs a Partner API key: set peaka.api_key_file, peaka.api_key or the PEAKA_API_KEY environment variable"},
+	{file: "padded-id.yml", want: `testdata/bad/padded-id.yml:6: projects[0].caches.ids[0]: cache id " c1" has white space around it`},
 	{file: "concurrency-too-high.yml", want: "testdata/bad/concurrency-too-high.yml:2: peaka.max_concurrency: must be between 1 and 1024, got 1025"},
 	{file: "recent-negative.yml", want: "testdata/bad/recent-negative.yml:4: projects[0].exports.recent: must not be negative, got -1h"},
 	{file: "bad-duration.yml", want: `testdata/bad/bad-duration.yml:2: peaka.timeout: invalid duration "ten seconds" (want a number with a unit: ms, s, m, h, d, w or y, e.g. 10s or 1h30m)`},

@@ -3,6 +3,7 @@
 package peaka
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -365,7 +366,6 @@ func (c *Client) get(ctx context.Context, endpoint, tgt, path string, q url.Valu
 		if dl, has := ctx.Deadline(); has && time.Until(dl) < wait+max(c.retry.MinCallTime, time.Since(start)) {
 			return e
 		}
-		c.metrics.retried(endpoint, e.Reason)
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -373,6 +373,7 @@ func (c *Client) get(ctx context.Context, endpoint, tgt, path string, q url.Valu
 			t.Stop()
 			return e
 		}
+		c.metrics.retried(endpoint, e.Reason)
 	}
 }
 
@@ -470,6 +471,11 @@ func (c *Client) attempt(ctx context.Context, endpoint, tgt, u string, out any) 
 		msg := http.StatusText(resp.StatusCode)
 		if msg == "" {
 			msg = "unknown status"
+		}
+		if c.key != "" {
+			// Before errorMessage shortens the text, so that no part of
+			// an echoed key survives a cut.
+			body = bytes.ReplaceAll(body, []byte(c.key), []byte("<key>"))
 		}
 		if m := errorMessage(body, resp.Header.Get("Content-Type")); m != "" {
 			msg += ": " + m

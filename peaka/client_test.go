@@ -415,3 +415,27 @@ func TestConnectionsAreReused(t *testing.T) {
 		t.Errorf("20 sequential calls opened %d connections, want 1", n)
 	}
 }
+
+// An error body that echoes the key across the point where the message is
+// shortened must not leave a piece of the key behind.
+func TestEchoedKeyIsRemovedBeforeTheMessageIsCut(t *testing.T) {
+	for _, pad := range []int{0, 150, 191, 199, 240} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprintf(w, `{"message":"%s %s rejected"}`, strings.Repeat("x", pad), key)
+		}))
+		u, _ := url.Parse(srv.URL)
+		c, _ := peaka.New(peaka.Options{BaseURL: u})
+		_, err := c.WithKey(key).CacheStatus(context.Background(), "p", "c", false)
+		srv.Close()
+		if err == nil {
+			t.Fatal("a 401 succeeded")
+		}
+		for n := 6; n <= len(key); n++ {
+			if strings.Contains(err.Error(), key[:n]) {
+				t.Errorf("padding %d: the error keeps %q of the key: %s", pad, key[:n], err)
+				break
+			}
+		}
+	}
+}

@@ -28,6 +28,29 @@ const slack = 2 * time.Second
 
 // retriesOf reads peaka_exporter_api_retries_total for one endpoint and
 // reason.
+// answersOf returns how many answers with the given status code the
+// metrics gathered from reg have counted.
+func answersOf(t *testing.T, reg *prometheus.Registry, code string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "peaka_exporter_api_requests_total" {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "code" && l.GetValue() == code {
+					return s.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
 func retriesOf(t *testing.T, m *peaka.Metrics, endpoint string, reason peaka.Reason) int {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
@@ -398,10 +421,13 @@ func TestErrorOfACancelledWaitIsTheLastOne(t *testing.T) {
 		_, err := c.Export(ctx, "p", "x")
 		errc <- err
 	}()
-	// The retry is counted just before the wait starts.
-	for deadline := time.Now().Add(10 * time.Second); retriesOf(t, m, peaka.EndpointExport, peaka.ReasonServerError) == 0; {
+	// Once the first answer is in (counted by the instrumentation when its
+	// headers arrive), the client waits 20s for the retry.
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m)
+	for deadline := time.Now().Add(10 * time.Second); answersOf(t, reg, "503") == 0; {
 		if time.Now().After(deadline) {
-			t.Fatal("no retry within 10s")
+			t.Fatal("no answer within 10s")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -410,5 +436,9 @@ func TestErrorOfACancelledWaitIsTheLastOne(t *testing.T) {
 	var e *peaka.Error
 	if !errors.As(err, &e) || e.StatusCode != 503 || e.Reason != peaka.ReasonServerError {
 		t.Errorf("%v, want the 503", err)
+	}
+	// The wait was cut short: no retry happened, and none is counted.
+	if n := retriesOf(t, m, peaka.EndpointExport, peaka.ReasonServerError); n != 0 {
+		t.Errorf("%v retries counted for a wait that was cancelled", n)
 	}
 }

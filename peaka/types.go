@@ -172,7 +172,9 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 			return nil
 		}
 	}
-	return &timeError{fmt.Sprintf("timestamp %q is not ISO-8601", truncate(s, 40))}
+	// The value itself is not quoted: a broken answer may put anything
+	// there, and the message goes to the log.
+	return &timeError{fmt.Sprintf("a timestamp of %d characters is not ISO-8601", len(s))}
 }
 
 // timeError marks a timestamp that could not be read as a malformed answer.
