@@ -196,53 +196,33 @@ func (c *Client) CacheStatus(ctx context.Context, projectID, cacheID string, exc
 	if excludeLogs {
 		q = url.Values{"excludeLogs": {"true"}}
 	}
-	var out CacheStatus
-	err := c.get(ctx, EndpointCacheStatus, target("project", projectID, "cache", cacheID),
-		"/data/projects/"+url.PathEscape(projectID)+"/cache/"+url.PathEscape(cacheID)+"/status", q, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return getOne[CacheStatus](ctx, c, EndpointCacheStatus, q, projectID, cacheID)
 }
 
 // ProjectCacheStatuses reads the status of every cache of a project in one
 // call (always with action logs: the call has no excludeLogs).
 func (c *Client) ProjectCacheStatuses(ctx context.Context, projectID string) ([]CacheStatus, error) {
 	var out []CacheStatus
-	err := c.get(ctx, EndpointProjectCacheStatus, target("project", projectID),
-		"/data/projects/"+url.PathEscape(projectID)+"/cache/status", nil, &out)
+	err := c.get(ctx, EndpointProjectCacheStatus, nil, &out, projectID)
 	return out, err
 }
 
 // CacheSettings reads a cache's settings, including its schedules.
 func (c *Client) CacheSettings(ctx context.Context, projectID, cacheID string) (*CacheSettings, error) {
-	var out CacheSettings
-	err := c.get(ctx, EndpointCacheSettings, target("project", projectID, "cache", cacheID),
-		"/data/projects/"+url.PathEscape(projectID)+"/cache/"+url.PathEscape(cacheID), nil, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return getOne[CacheSettings](ctx, c, EndpointCacheSettings, nil, projectID, cacheID)
 }
 
 // ExecutionHistory reads one page of a cache's executions, newest first.
 func (c *Client) ExecutionHistory(ctx context.Context, projectID, cacheID string, limit, offset int) ([]Execution, error) {
 	q := url.Values{"limit": {strconv.Itoa(limit)}, "offset": {strconv.Itoa(offset)}}
 	var out []Execution
-	err := c.get(ctx, EndpointCacheHistory, target("project", projectID, "cache", cacheID),
-		"/data/projects/"+url.PathEscape(projectID)+"/cache/"+url.PathEscape(cacheID)+"/executionHistory", q, &out)
+	err := c.get(ctx, EndpointCacheHistory, q, &out, projectID, cacheID)
 	return out, err
 }
 
 // Export reads one export job.
 func (c *Client) Export(ctx context.Context, projectID, exportID string) (*Export, error) {
-	var out Export
-	err := c.get(ctx, EndpointExport, target("project", projectID, "export", exportID),
-		"/data/projects/"+url.PathEscape(projectID)+"/exports/"+url.PathEscape(exportID), nil, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return getOne[Export](ctx, c, EndpointExport, nil, projectID, exportID)
 }
 
 // ListExportsQuery selects one page of export jobs.
@@ -265,8 +245,7 @@ func (c *Client) ListExports(ctx context.Context, projectID string, lq ListExpor
 		q.Set("createdBefore", lq.CreatedBefore.UTC().Format(time.RFC3339Nano))
 	}
 	var out []Export
-	err := c.get(ctx, EndpointListExports, target("project", projectID),
-		"/data/projects/"+url.PathEscape(projectID)+"/exports", q, &out)
+	err := c.get(ctx, EndpointListExports, q, &out, projectID)
 	return out, err
 }
 
@@ -321,24 +300,46 @@ func (c *Client) RecentExports(ctx context.Context, projectID string, since time
 	}
 }
 
-func target(kv ...string) string {
-	var b strings.Builder
-	for i := 0; i+1 < len(kv); i += 2 {
-		if i > 0 {
-			b.WriteByte(' ')
+// route fills the {…} segments of a route template with ids, path-escaped
+// and in order, and names them for messages: "project P cache C". Paths
+// come from the same templates as the metrics' endpoint label, so the two
+// cannot drift apart.
+func route(template string, ids ...string) (path, target string) {
+	var p, t strings.Builder
+	i := 0
+	for _, seg := range strings.Split(strings.TrimPrefix(template, "/"), "/") {
+		p.WriteByte('/')
+		if len(seg) > 2 && seg[0] == '{' && seg[len(seg)-1] == '}' && i < len(ids) {
+			p.WriteString(url.PathEscape(ids[i]))
+			if t.Len() > 0 {
+				t.WriteByte(' ')
+			}
+			t.WriteString(strings.TrimSuffix(seg[1:len(seg)-1], "Id"))
+			t.WriteByte(' ')
+			t.WriteString(ids[i])
+			i++
+			continue
 		}
-		b.WriteString(kv[i])
-		b.WriteByte(' ')
-		b.WriteString(kv[i+1])
+		p.WriteString(seg)
 	}
-	return b.String()
+	return p.String(), t.String()
+}
+
+// getOne reads one object.
+func getOne[T any](ctx context.Context, c *Client, endpoint string, q url.Values, ids ...string) (*T, error) {
+	var out T
+	if err := c.get(ctx, endpoint, q, &out, ids...); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 type endpointKey struct{}
 
-// get performs a GET, retried by the client's policy, and decodes a 2xx
-// JSON answer into out.
-func (c *Client) get(ctx context.Context, endpoint, tgt, path string, q url.Values, out any) error {
+// get performs a GET of endpoint filled with ids, retried by the client's
+// policy, and decodes a 2xx JSON answer into out.
+func (c *Client) get(ctx context.Context, endpoint string, q url.Values, out any, ids ...string) error {
+	path, tgt := route(endpoint, ids...)
 	u := c.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()

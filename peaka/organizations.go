@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/url"
 )
 
 // Route templates of the organization calls.
@@ -37,23 +36,21 @@ type Project struct {
 // Organizations lists the organizations the key reaches (Partner keys only).
 func (c *Client) Organizations(ctx context.Context) ([]Organization, error) {
 	var out oneOrMany[Organization]
-	err := c.get(ctx, EndpointOrganizations, "", "/organizations", nil, &out)
+	err := c.get(ctx, EndpointOrganizations, nil, &out)
 	return out, err
 }
 
 // Workspaces lists an organization's workspaces.
 func (c *Client) Workspaces(ctx context.Context, orgID string) ([]Workspace, error) {
 	var out oneOrMany[Workspace]
-	err := c.get(ctx, EndpointWorkspaces, target("organization", orgID),
-		"/organizations/"+url.PathEscape(orgID)+"/workspaces", nil, &out)
+	err := c.get(ctx, EndpointWorkspaces, nil, &out, orgID)
 	return out, err
 }
 
 // Projects lists a workspace's projects.
 func (c *Client) Projects(ctx context.Context, orgID, workspaceID string) ([]Project, error) {
 	var out oneOrMany[Project]
-	err := c.get(ctx, EndpointProjects, target("organization", orgID, "workspace", workspaceID),
-		"/organizations/"+url.PathEscape(orgID)+"/workspaces/"+url.PathEscape(workspaceID)+"/projects", nil, &out)
+	err := c.get(ctx, EndpointProjects, nil, &out, orgID, workspaceID)
 	return out, err
 }
 

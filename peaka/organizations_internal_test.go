@@ -17,3 +17,22 @@ func TestOneOrManyDecodesBothShapes(t *testing.T) {
 		t.Error("a string decoded as organizations")
 	}
 }
+
+func TestRoute(t *testing.T) {
+	for _, tc := range []struct {
+		template     string
+		ids          []string
+		path, target string
+	}{
+		{EndpointCacheStatus, []string{"mtKDhe1U", "960b"}, "/data/projects/mtKDhe1U/cache/960b/status", "project mtKDhe1U cache 960b"},
+		{EndpointListExports, []string{"p"}, "/data/projects/p/exports", "project p"},
+		{EndpointProjects, []string{"o", "w"}, "/organizations/o/workspaces/w/projects", "organization o workspace w"},
+		{EndpointOrganizations, nil, "/organizations", ""},
+		{EndpointExport, []string{"a/b", "x y"}, "/data/projects/a%2Fb/exports/x%20y", "project a/b export x y"},
+	} {
+		path, target := route(tc.template, tc.ids...)
+		if path != tc.path || target != tc.target {
+			t.Errorf("route(%s, %q) = %q, %q; want %q, %q", tc.template, tc.ids, path, target, tc.path, tc.target)
+		}
+	}
+}
