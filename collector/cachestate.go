@@ -83,33 +83,26 @@ type cacheState struct {
 	horizon time.Time
 
 	// Guarded by mu; read by Collect.
-	mu           sync.Mutex
-	lastSeen     time.Time
-	executions   map[[2]string]float64 // {execution, status}
-	records      map[[2]string]float64 // {execution, kind}
-	gaps         float64
-	parseErrors  float64
-	intervals    [2]float64 // schedule interval in seconds per kind; 0: none
-	settingsNext time.Time
-	settingsBusy bool
+	mu         sync.Mutex
+	lastSeen   time.Time
+	executions [2][3]float64 // executionKinds × finishedStatuses
+	records    [2][3]float64 // executionKinds × recordKinds
+	// otherExecutions and otherRecords count what the arrays have no
+	// place for (an undocumented execution mode or outcome); nil until then.
+	otherExecutions map[[2]string]float64 // {execution, status}
+	otherRecords    map[[2]string]float64 // {execution, kind}
+	gaps            float64
+	parseErrors     float64
+	intervals       [2]float64 // schedule interval in seconds per kind; 0: none
+	settingsNext    time.Time
+	settingsBusy    bool
 }
 
 func newCacheState() *cacheState {
-	cs := &cacheState{
-		lock:       make(chan struct{}, 1),
-		known:      map[string]*knownExecution{},
-		executions: map[[2]string]float64{},
-		records:    map[[2]string]float64{},
+	return &cacheState{
+		lock:  make(chan struct{}, 1),
+		known: map[string]*knownExecution{},
 	}
-	for _, x := range executionKinds {
-		for _, st := range finishedStatuses {
-			cs.executions[[2]string{x, st}] = 0
-		}
-		for _, k := range recordKinds {
-			cs.records[[2]string{x, k}] = 0
-		}
-	}
-	return cs
 }
 
 // historyPage reads one page of a cache's execution history.
@@ -344,11 +337,26 @@ func (cs *cacheState) knewBefore(gen int) bool {
 func (cs *cacheState) count(kind string, x *peaka.Execution) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	cs.executions[[2]string{kind, labelValue(x.Status)}]++
+	k, st := slices.Index(executionKinds, kind), slices.Index(finishedStatuses, x.Status)
+	if k >= 0 && st >= 0 {
+		cs.executions[k][st]++
+	} else {
+		if cs.otherExecutions == nil {
+			cs.otherExecutions = map[[2]string]float64{}
+		}
+		cs.otherExecutions[[2]string{kind, labelValue(x.Status)}]++
+	}
 	if p := x.Progress; p != nil {
 		for i, v := range []*int64{p.NumberOfInsertedRecords, p.NumberOfUpdatedRecords, p.NumberOfDeletedRecords} {
-			if v != nil && *v > 0 {
-				cs.records[[2]string{kind, recordKinds[i]}] += float64(*v)
+			switch {
+			case v == nil || *v <= 0:
+			case k >= 0:
+				cs.records[k][i] += float64(*v)
+			default:
+				if cs.otherRecords == nil {
+					cs.otherRecords = map[[2]string]float64{}
+				}
+				cs.otherRecords[[2]string{kind, recordKinds[i]}] += float64(*v)
 			}
 		}
 	}
@@ -461,13 +469,13 @@ func (c *cacheStates) write(x *expositionWriter, projects map[string]bool) {
 		}
 	}
 	each(executionsTotalFamily, func(project, id string, cs *cacheState) {
-		for _, key := range sortedKeys(cs.executions) {
-			x.sample(cs.executions[key], project, id, key[0], key[1])
+		for _, c := range counts(&cs.executions, finishedStatuses, cs.otherExecutions) {
+			x.sample(c.v, project, id, c.key[0], c.key[1])
 		}
 	})
 	each(recordsTotalFamily, func(project, id string, cs *cacheState) {
-		for _, key := range sortedKeys(cs.records) {
-			x.sample(cs.records[key], project, id, key[0], key[1])
+		for _, c := range counts(&cs.records, recordKinds, cs.otherRecords) {
+			x.sample(c.v, project, id, c.key[0], c.key[1])
 		}
 	})
 	each(historyGapsFamily, func(project, id string, cs *cacheState) {
@@ -485,13 +493,26 @@ func (c *cacheStates) write(x *expositionWriter, projects map[string]bool) {
 	})
 }
 
-func sortedKeys(m map[[2]string]float64) [][2]string {
-	keys := make([][2]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+type labelledCount struct {
+	key [2]string // {execution, second label}
+	v   float64
+}
+
+// counts lists a per-kind array (every series, zeros included, so that
+// increase() sees the first run) and the odd ones beside it, sorted by
+// labels.
+func counts(a *[2][3]float64, second []string, other map[[2]string]float64) []labelledCount {
+	out := make([]labelledCount, 0, 6+len(other))
+	for k, kind := range executionKinds {
+		for i, name := range second {
+			out = append(out, labelledCount{[2]string{kind, name}, a[k][i]})
+		}
 	}
-	slices.SortFunc(keys, func(a, b [2]string) int {
-		return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
+	for key, v := range other {
+		out = append(out, labelledCount{key, v})
+	}
+	slices.SortFunc(out, func(a, b labelledCount) int {
+		return cmp.Or(strings.Compare(a.key[0], b.key[0]), strings.Compare(a.key[1], b.key[1]))
 	})
-	return keys
+	return out
 }

@@ -248,7 +248,7 @@ func TestExportReadAndFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	if e.Status != "SUCCEEDED" || e.RowCount == nil || *e.RowCount != 993 || e.Bytes == nil || *e.Bytes != 3706920 ||
-		e.DurationMs == nil || len(e.Files) != 2 || e.Files[0].URL == "" || e.Downloadable == nil || !*e.Downloadable || e.Format != "JSONL" {
+		e.DurationMs == nil || len(e.Files) != 2 || e.Files[0].Bytes == nil || e.Downloadable == nil || !*e.Downloadable || e.Format != "JSONL" {
 		t.Errorf("owner's export: %+v", e)
 	}
 	e, err = c.Export(context.Background(), "p", "theirs")

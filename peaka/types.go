@@ -81,17 +81,18 @@ type Progress struct {
 	LastCacheTxID           string `json:"lastCacheTxId"`
 }
 
-// ActionLog is one entry of a cache's action log.
+// ActionLog is one entry of a cache's action log. Its free-text message is
+// not read: it is never exposed, and a cache list can carry thousands.
 type ActionLog struct {
 	Timestamp   Time   `json:"timestamp"`
 	Action      string `json:"action"`
-	Message     string `json:"message"`
 	CacheType   string `json:"cacheType"`
 	IsScheduled *bool  `json:"isScheduled"`
 }
 
-// Export is an export job. Files carry presigned URLs and UserName is an
-// e-mail address: neither may leave the exporter.
+// Export is an export job. What the exporter must never expose is not read
+// at all: the initiator's user id and name (an e-mail address), and the
+// files' names and presigned URLs, so that they never enter its memory.
 type Export struct {
 	ID           string       `json:"id"`
 	Status       string       `json:"status"`
@@ -110,16 +111,13 @@ type Export struct {
 	SchemaName   string       `json:"schemaName"`
 	TableName    string       `json:"tableName"`
 	Source       string       `json:"source"`
-	UserID       string       `json:"userId"`
-	UserName     string       `json:"userName"`
 	APIKeyPrefix string       `json:"apiKeyPrefix"`
 	ClientSource string       `json:"clientSource"`
 }
 
-// ExportFile is a downloadable artifact; URL is a secret.
+// ExportFile is a downloadable artifact, known by its size only (its name
+// and presigned URL are left unread).
 type ExportFile struct {
-	Name  string `json:"name"`
-	URL   string `json:"url"`
 	Bytes *int64 `json:"bytes"`
 }
 
