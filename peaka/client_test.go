@@ -218,24 +218,6 @@ func TestSlowAndEndlessAnswersStopAtTheDeadline(t *testing.T) {
 	}
 }
 
-func TestConnectionRefused(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	u, _ := url.Parse("http://" + addr)
-	c, _ := peaka.New(peaka.Options{BaseURL: u})
-	_, err = c.WithKey(key).Export(context.Background(), "p", "x")
-	if peaka.ReasonOf(err) != peaka.ReasonNetwork {
-		t.Errorf("%v, want network", err)
-	}
-	if strings.Contains(err.Error(), key) {
-		t.Errorf("error leaks the key: %v", err)
-	}
-}
-
 func TestExportReadAndFiles(t *testing.T) {
 	sim, c := setup(t)
 	now := sim.Now()

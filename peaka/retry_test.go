@@ -353,6 +353,9 @@ func TestConnectionRefusedIsRetried(t *testing.T) {
 	if n := retriesOf(t, m, peaka.EndpointExport, peaka.ReasonNetwork); n != 2 {
 		t.Errorf("%d retries, want 2", n)
 	}
+	if err != nil && strings.Contains(err.Error(), key) {
+		t.Errorf("error leaks the key: %v", err)
+	}
 }
 
 // Retries share the caller's deadline: a scrape of slow failures still ends
