@@ -459,24 +459,25 @@ func (c *cacheStates) write(x *expositionWriter, projects map[string]bool) {
 	slices.SortFunc(keys, func(a, b cacheKey) int {
 		return cmp.Or(strings.Compare(a.project, b.project), strings.Compare(a.cache, b.cache))
 	})
+	// Label values once per cache, not once per family.
+	labels := make([][2]string, len(keys))
+	for i, k := range keys {
+		labels[i] = [2]string{labelValue(k.project), labelValue(k.cache)}
+	}
 	each := func(f family, write func(project, id string, cs *cacheState)) {
 		x.begin(f)
-		for _, k := range keys {
+		for i, k := range keys {
 			cs := c.m[k]
 			cs.mu.Lock()
-			write(labelValue(k.project), labelValue(k.cache), cs)
+			write(labels[i][0], labels[i][1], cs)
 			cs.mu.Unlock()
 		}
 	}
 	each(executionsTotalFamily, func(project, id string, cs *cacheState) {
-		for _, c := range counts(&cs.executions, finishedStatuses, cs.otherExecutions) {
-			x.sample(c.v, project, id, c.key[0], c.key[1])
-		}
+		writeCounts(x, project, id, &cs.executions, finishedStatuses, executionsOrder, cs.otherExecutions)
 	})
 	each(recordsTotalFamily, func(project, id string, cs *cacheState) {
-		for _, c := range counts(&cs.records, recordKinds, cs.otherRecords) {
-			x.sample(c.v, project, id, c.key[0], c.key[1])
-		}
+		writeCounts(x, project, id, &cs.records, recordKinds, recordsOrder, cs.otherRecords)
 	})
 	each(historyGapsFamily, func(project, id string, cs *cacheState) {
 		x.sample(cs.gaps, project, id)
@@ -498,15 +499,39 @@ type labelledCount struct {
 	v   float64
 }
 
-// counts lists a per-kind array (every series, zeros included, so that
-// increase() sees the first run) and the odd ones beside it, sorted by
-// labels.
-func counts(a *[2][3]float64, second []string, other map[[2]string]float64) []labelledCount {
-	out := make([]labelledCount, 0, 6+len(other))
-	for k, kind := range executionKinds {
-		for i, name := range second {
-			out = append(out, labelledCount{[2]string{kind, name}, a[k][i]})
+// executionsOrder and recordsOrder are the cells of the per-kind arrays in
+// the order of their labels, as the text format wants series sorted.
+var (
+	executionsOrder = labelOrder(finishedStatuses)
+	recordsOrder    = labelOrder(recordKinds)
+)
+
+func labelOrder(second []string) [][2]int {
+	var cells [][2]int
+	for k := range executionKinds {
+		for i := range second {
+			cells = append(cells, [2]int{k, i})
 		}
+	}
+	slices.SortFunc(cells, func(a, b [2]int) int {
+		return cmp.Or(strings.Compare(executionKinds[a[0]], executionKinds[b[0]]), strings.Compare(second[a[1]], second[b[1]]))
+	})
+	return cells
+}
+
+// writeCounts writes a per-kind array (every series, zeros included, so
+// that increase() sees the first run) and the odd ones beside it, sorted
+// by labels.
+func writeCounts(x *expositionWriter, project, id string, a *[2][3]float64, second []string, order [][2]int, other map[[2]string]float64) {
+	if len(other) == 0 {
+		for _, c := range order {
+			x.sample(a[c[0]][c[1]], project, id, executionKinds[c[0]], second[c[1]])
+		}
+		return
+	}
+	out := make([]labelledCount, 0, len(order)+len(other))
+	for _, c := range order {
+		out = append(out, labelledCount{[2]string{executionKinds[c[0]], second[c[1]]}, a[c[0]][c[1]]})
 	}
 	for key, v := range other {
 		out = append(out, labelledCount{key, v})
@@ -514,5 +539,7 @@ func counts(a *[2][3]float64, second []string, other map[[2]string]float64) []la
 	slices.SortFunc(out, func(a, b labelledCount) int {
 		return cmp.Or(strings.Compare(a.key[0], b.key[0]), strings.Compare(a.key[1], b.key[1]))
 	})
-	return out
+	for _, c := range out {
+		x.sample(c.v, project, id, c.key[0], c.key[1])
+	}
 }

@@ -6,6 +6,7 @@ package collector
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -32,6 +33,10 @@ type Options struct {
 	// PerCacheCalls reads named caches with one call each even where the
 	// project-wide list would be cheaper (tests of per-cache behaviour).
 	PerCacheCalls bool
+	// Transport, if set, carries the API requests instead of the client's
+	// own keep-alive transport (a benchmark replays answers from memory
+	// with it, to measure the exporter's work without the network's).
+	Transport http.RoundTripper
 }
 
 // Exporter holds the state shared by all scrapes.
@@ -46,6 +51,7 @@ type Exporter struct {
 	lists     *listChoices
 	discovery *projectDiscovery
 	history   historyOptions
+	transport http.RoundTripper
 
 	mu     sync.Mutex
 	cfg    *config.Config
@@ -64,6 +70,7 @@ func New(reg prometheus.Registerer, o Options) (*Exporter, error) {
 		lists:     newListChoices(!o.PerCacheCalls),
 		discovery: newProjectDiscovery(),
 		history:   historyOptions{pageSize: o.HistoryPageSize, maxPages: o.MaxHistoryPages},
+		transport: o.Transport,
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "peaka_target_failures_total",
 			Help: "Targets that could not be read, by kind and reason (timeout, network, unauthorized, forbidden, not_found, rate_limited, server_error, bad_response).",
@@ -111,6 +118,7 @@ func (e *Exporter) clientFor(cfg *config.Config) (*peaka.Client, error) {
 		CACerts:          cfg.Peaka.CACerts,
 		Metrics:          e.api,
 		UserAgent:        e.userAgent,
+		Transport:        e.transport,
 	})
 	if err != nil {
 		return nil, err

@@ -117,24 +117,29 @@ func (x *expositionWriter) stateSet(known []string, current string, labelValues 
 // appendEscaped escapes as the text format wants: backslash and newline
 // everywhere, the double quote in label values.
 func appendEscaped(b []byte, s string, quote bool) []byte {
-	if !strings.ContainsAny(s, "\\\n\"") {
-		return append(b, s...)
-	}
+	start := 0
 	for i := 0; i < len(s); i++ {
+		var esc string
 		switch c := s[i]; {
 		case c == '\\':
-			b = append(b, `\\`...)
+			esc = `\\`
 		case c == '\n':
-			b = append(b, `\n`...)
+			esc = `\n`
 		case c == '"' && quote:
-			b = append(b, `\"`...)
+			esc = `\"`
 		default:
-			b = append(b, c)
+			continue
 		}
+		b = append(b, s[start:i]...)
+		b = append(b, esc...)
+		start = i + 1
 	}
-	return b
+	return append(b, s[start:]...)
 }
 
+// appendFloat formats v as the text format has it (strconv's shortest 'g',
+// as expfmt writes it), small whole numbers, the usual values, without the
+// float formatting.
 func appendFloat(b []byte, v float64) []byte {
 	switch {
 	case math.IsInf(v, 1):
@@ -143,6 +148,10 @@ func appendFloat(b []byte, v float64) []byte {
 		return append(b, "-Inf"...)
 	case math.IsNaN(v):
 		return append(b, "NaN"...)
+	case v == math.Trunc(v) && math.Abs(v) < 1e6 && !(v == 0 && math.Signbit(v)):
+		// 'g' switches to an exponent from 1e6 on; below it, a whole
+		// number is written as its digits.
+		return strconv.AppendInt(b, int64(v), 10)
 	}
 	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }

@@ -14,7 +14,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -203,7 +202,7 @@ func (c *Client) CacheStatus(ctx context.Context, projectID, cacheID string, exc
 // ProjectCacheStatuses reads the status of every cache of a project in one
 // call (always with action logs: the call has no excludeLogs).
 func (c *Client) ProjectCacheStatuses(ctx context.Context, projectID string) ([]CacheStatus, error) {
-	var out listOf[CacheStatus]
+	var out []CacheStatus
 	err := c.get(ctx, EndpointProjectCacheStatus, nil, &out, projectID)
 	return out, err
 }
@@ -517,14 +516,25 @@ func (c *Client) attempt(ctx context.Context, endpoint, tgt, u string, out any) 
 var errTrailingData = errors.New("data after the JSON value")
 
 // decodeJSON decodes exactly one JSON value from r into out; anything but
-// white space after it is an error.
+// white space after it is an error. The answers of every scrape go through
+// the streaming reader of decode.go, the rare others through encoding/json.
 func decodeJSON(r io.Reader, out any) error {
-	dec := json.NewDecoder(r)
-	decode := dec.Decode
-	if l, ok := out.(elementwise); ok {
-		decode = func(any) error { return l.decodeElements(dec) }
+	switch v := out.(type) {
+	case *CacheStatus:
+		return decodeStream(r, v.readJSON)
+	case *[]CacheStatus:
+		return decodeStream(r, func(d *decoder) { readSlice(d, v) })
+	case *Export:
+		return decodeStream(r, v.readJSON)
+	case *[]Export:
+		return decodeStream(r, func(d *decoder) { readSlice(d, v) })
+	case *[]Execution:
+		return decodeStream(r, func(d *decoder) { readSlice(d, v) })
+	case *CacheSettings:
+		return decodeStream(r, v.readJSON)
 	}
-	if err := decode(out); err != nil {
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(out); err != nil {
 		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -534,40 +544,6 @@ func decodeJSON(r io.Reader, out any) error {
 		return errTrailingData
 	}
 	return nil
-}
-
-// elementwise is a list answer decoded one element at a time: json.Decoder
-// buffers a whole value before decoding it, and a project-wide cache list
-// can be megabytes (with its action logs) that need not sit in memory twice.
-type elementwise interface {
-	decodeElements(dec *json.Decoder) error
-}
-
-// listOf is a JSON array (or null) decoded element by element.
-type listOf[T any] []T
-
-func (l *listOf[T]) decodeElements(dec *json.Decoder) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if tok == nil {
-		*l = nil
-		return nil
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
-		return &json.UnmarshalTypeError{Value: fmt.Sprintf("%T", tok), Type: reflect.TypeFor[[]T](), Offset: dec.InputOffset()}
-	}
-	*l = listOf[T]{} // [] is an empty list, as encoding/json has it, not null
-	for dec.More() {
-		var v T
-		if err := dec.Decode(&v); err != nil {
-			return err
-		}
-		*l = append(*l, v)
-	}
-	_, err = dec.Token() // the closing ]
-	return err
 }
 
 // bodyReader fails once more than n bytes have been read, so a huge answer

@@ -1,6 +1,7 @@
 package peaka
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,8 +13,36 @@ import (
 )
 
 // BenchmarkDecodeCacheStatus decodes a realistic cache status answer (two
-// execution slots, a dozen action-log entries), the exporter's hottest path.
+// execution slots, a dozen action-log entries), the exporter's hottest
+// path, with the client's streaming reader and, for comparison, with
+// encoding/json:
+//
+//	go test ./peaka -run '^$' -bench DecodeCacheStatus -benchmem
 func BenchmarkDecodeCacheStatus(b *testing.B) {
+	body := cacheStatusAnswer(b)
+	b.Run("reader=stream", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var s CacheStatus
+			if err := decodeJSON(bytes.NewReader(body), &s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("reader=encoding_json", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var s CacheStatus
+			if err := json.Unmarshal(body, &s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func cacheStatusAnswer(b *testing.B) []byte {
 	sim := peakatest.New(peakatest.Options{Seed: 1})
 	sim.AddPartnerKey("k", "u")
 	sim.AddCache("p", peakatest.Cache{ID: "c", TableName: "t"})
@@ -30,14 +59,10 @@ func BenchmarkDecodeCacheStatus(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		var s CacheStatus
-		if err := json.Unmarshal(body, &s); err != nil {
-			b.Fatal(err)
-		}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatal(err)
 	}
+	return body
 }

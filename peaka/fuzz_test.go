@@ -132,7 +132,12 @@ func deref[T any](p *T, err error) (T, error) {
 var fuzzCtx = context.Background()
 
 func FuzzCacheStatus(f *testing.F) {
-	addSeeds(f, `{"id":"c","status":"COMPLETED","lastIncrementalCacheExecution":{"progress":{"numberOfCachedRecords":1}}}`)
+	addSeeds(f, `{"id":"c","status":"COMPLETED","lastIncrementalCacheExecution":{"progress":{"numberOfCachedRecords":1}}}`,
+		// Cases where the streaming reader must do as encoding/json does:
+		// folded and repeated keys, escapes, broken UTF-8, big numbers.
+		`{"ID":"a","ſtatus":"RUNNING","id":"b","lastIncrementalCacheExecution":{"id":"e"},"lastIncrementalCacheExecution":{"status":"FAILED","error":{"m":[1]}}}`,
+		`{"cacheActionLogs":[{"action":"a"},{"action":"b"}],"cacheActionLogs":[{"cacheType":"c"}],"cacheActionLogs":[{},{}]}`,
+		"{\"id\":\"\\ud83d\\u0041\xff\\u00e9\",\"lastFullRefreshCacheExecution\":{\"progress\":{\"numberOfCachedRecords\":-9223372036854775808}}}")
 	f.Fuzz(func(t *testing.T, body []byte) {
 		decodeCheck(t, body, func(c *peaka.Client) (peaka.CacheStatus, error) {
 			return deref(c.CacheStatus(fuzzCtx, "p", "c", false))

@@ -160,19 +160,24 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 	} else if err := json.Unmarshal(b, &s); err != nil {
 		return &timeError{fmt.Sprintf("timestamp: %v", err)}
 	}
+	v, err := parseTimestamp(s)
+	t.Time = v
+	return err
+}
+
+// parseTimestamp reads an API timestamp: "" is the zero time.
+func parseTimestamp(s string) (time.Time, error) {
 	if s == "" {
-		t.Time = time.Time{}
-		return nil
+		return time.Time{}, nil
 	}
 	for _, layout := range timeLayouts {
 		if v, err := time.Parse(layout, s); err == nil {
-			t.Time = v.UTC()
-			return nil
+			return v.UTC(), nil
 		}
 	}
 	// The value itself is not quoted: a broken answer may put anything
 	// there, and the message goes to the log.
-	return &timeError{fmt.Sprintf("a timestamp of %d characters is not ISO-8601", len(s))}
+	return time.Time{}, &timeError{fmt.Sprintf("a timestamp of %d characters is not ISO-8601", len(s))}
 }
 
 // timeError marks a timestamp that could not be read as a malformed answer.

@@ -1,0 +1,48 @@
+package collector
+
+import (
+	"math"
+	"strconv"
+	"testing"
+)
+
+// appendFloat's shortcut for whole numbers writes what expfmt writes
+// (strconv's shortest 'g') on both sides of where 'g' turns to exponents.
+func TestAppendFloatMatchesShortestG(t *testing.T) {
+	for _, v := range []float64{0, 1, -1, 7, 10, 999999, -999999, 1e6, -1e6, 1234567, 1e15, 1e21, 0.5, -0.25,
+		1.5e-7, 123456.5, math.MaxInt64, math.MinInt64, math.Copysign(0, -1), math.SmallestNonzeroFloat64} {
+		want := strconv.FormatFloat(v, 'g', -1, 64)
+		if got := string(appendFloat(nil, v)); got != want {
+			t.Errorf("appendFloat(%v) = %q, want %q", v, got, want)
+		}
+	}
+	for v, want := range map[float64]string{math.Inf(1): "+Inf", math.Inf(-1): "-Inf"} {
+		if got := string(appendFloat(nil, v)); got != want {
+			t.Errorf("appendFloat(%v) = %q, want %q", v, got, want)
+		}
+	}
+	if got := string(appendFloat(nil, math.NaN())); got != "NaN" {
+		t.Errorf("appendFloat(NaN) = %q", got)
+	}
+}
+
+func TestAppendEscaped(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		quote bool
+		want  string
+	}{
+		{"plain", true, "plain"},
+		{"", true, ""},
+		{`a\b`, false, `a\\b`},
+		{"a\nb", false, `a\nb`},
+		{`say "hi"`, false, `say "hi"`},
+		{`say "hi"`, true, `say \"hi\"`},
+		{"\\\n\"", true, `\\\n\"`},
+		{"tab\tand é", true, "tab\tand é"},
+	} {
+		if got := string(appendEscaped([]byte("x="), tc.in, tc.quote)); got != "x="+tc.want {
+			t.Errorf("appendEscaped(%q, %v) = %q, want %q", tc.in, tc.quote, got, "x="+tc.want)
+		}
+	}
+}

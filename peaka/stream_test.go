@@ -1,0 +1,216 @@
+package peaka
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+// sameAsEncodingJSON decodes body with the streaming reader, whole and one
+// byte per read (so that every token crosses a buffer refill), and checks
+// that it accepts exactly what json.Unmarshal accepts and decodes the same
+// value. It returns the reader's error.
+func sameAsEncodingJSON[T any](t *testing.T, body string) error {
+	t.Helper()
+	var want T
+	wantErr := json.Unmarshal([]byte(body), &want)
+	var first error
+	for name, r := range map[string]io.Reader{
+		"whole":          strings.NewReader(body),
+		"one byte reads": iotest.OneByteReader(strings.NewReader(body)),
+	} {
+		var got T
+		err := decodeJSON(r, &got)
+		switch {
+		case err != nil && wantErr == nil:
+			t.Errorf("%s: %.80q refused (%v), encoding/json accepts it", name, body, err)
+		case err == nil && wantErr != nil:
+			t.Errorf("%s: %.80q accepted, encoding/json refuses it (%v)", name, body, wantErr)
+		case err == nil && !reflect.DeepEqual(got, want):
+			t.Errorf("%s: %.80q decoded\n%+v\nencoding/json decoded\n%+v", name, body, got, want)
+		}
+		first = err
+	}
+	return first
+}
+
+func TestStreamReaderMatchesEncodingJSON(t *testing.T) {
+	long := strings.Repeat("x", 20000) // longer than the reader's first buffer
+	cacheStatus := []string{
+		// Shapes of real answers.
+		`{"id":"c","status":"COMPLETED","catalogId":"1","schemaName":"s","tableName":"t","projectId":"p",
+		  "lastIncrementalCacheExecution":{"id":"e","executionMode":"INCREMENTAL","status":"COMPLETED","error":{},
+		    "progress":{"numberOfCachedRecords":5,"numberOfInsertedRecords":2,"numberOfUpdatedRecords":1,"numberOfDeletedRecords":0,"lastOffset":"o","lastCacheTxId":"x"},
+		    "createdAt":"2023-11-07T05:31:56Z","updatedAt":"2023-11-07T05:31:56.123456789Z","finishedAt":"2023-11-07T05:31:56"},
+		  "lastFullRefreshCacheExecution":null,
+		  "cacheActionLogs":[{"timestamp":"2023-11-07T05:31:56Z","action":"EXECUTION_COMPLETED","message":"m","cacheType":"INCREMENTAL","isScheduled":true}]}`,
+		`null`, `{}`, ` {"id" : "c" } `, "\t\r\n{}\n",
+		`{"id":"c","unknown":{"a":[1,2,{"b":null}],"c":"\"\\"},"status":"RUNNING"}`,
+		// Missing, null and undocumented values.
+		`{"status":null,"lastIncrementalCacheExecution":{"progress":null,"error":null}}`,
+		`{"status":"SOMETHING_NEW","cacheActionLogs":[null,{},{"isScheduled":null}]}`,
+		`{"cacheActionLogs":[]}`, `{"cacheActionLogs":null}`,
+		// Keys matched case-insensitively, escaped, and by Unicode folding
+		// (the Kelvin sign K folds to k, the long s ſ to s).
+		`{"ID":"c","STATUS":"FAILED","TableName":"t"}`,
+		`{"\u0069d":"c","st\u0061tus":"RUNNING"}`,
+		`{"ſtatus":"RUNNING","cacheactionlogs":[{"ACTION":"x"}]}`,
+		`{"id":"exact","ID":"folded"}`, `{"ID":"folded","id":"exact"}`,
+		// Repeated keys: the last wins, an object adds to the first, an
+		// array reuses the elements of the first.
+		`{"id":"a","id":"b","status":"x","status":null}`,
+		`{"lastIncrementalCacheExecution":{"id":"e1","status":"RUNNING"},"lastIncrementalCacheExecution":{"status":"COMPLETED"}}`,
+		`{"lastIncrementalCacheExecution":{"id":"e1"},"lastIncrementalCacheExecution":null}`,
+		`{"cacheActionLogs":[{"action":"a"},{"action":"b"},{"action":"c"}],"cacheActionLogs":[{"cacheType":"x"}],"cacheActionLogs":[{},{},{}]}`,
+		`{"cacheActionLogs":[{"action":"a"}],"cacheActionLogs":[]}`,
+		`{"lastIncrementalCacheExecution":{"progress":{"numberOfCachedRecords":1},"progress":{"numberOfInsertedRecords":2}}}`,
+		// Strings: escapes, surrogate pairs, broken surrogates, invalid UTF-8.
+		`{"id":"a\"b\\c\/d\b\f\n\r\t"}`,
+		`{"id":"\u00e9\u20ac\ud83d\ude00"}`,
+		`{"id":"\ud83d","status":"\ude00\ud83dx","tableName":"\ud83d\u0041"}`,
+		"{\"id\":\"\xff\xfe a \xc3\"}", "{\"id\":\"\xed\xa0\x80\"}", "{\"id\":\"\xef\xbf\xbd\"}",
+		`{"id":"` + long + `","message":"` + long + `\n"}`,
+		`{"id":"a\'b"}`, `{"id":"a\x"}`, `{"id":"\u12"}`, `{"id":"\u12g4"}`, "{\"id\":\"a\tb\"}", "{\"id\":\"a\x00\"}",
+		// Numbers.
+		`{"lastIncrementalCacheExecution":{"progress":{"numberOfCachedRecords":-0,"numberOfInsertedRecords":9223372036854775807,"numberOfUpdatedRecords":-9223372036854775808}}}`,
+		`{"lastIncrementalCacheExecution":{"progress":{"numberOfCachedRecords":9223372036854775808}}}`,
+		`{"lastIncrementalCacheExecution":{"progress":{"numberOfCachedRecords":-9223372036854775809}}}`,
+		`{"lastIncrementalCacheExecution":{"progress":{"numberOfCachedRecords":99999999999999999999999}}}`,
+		`{"lastIncrementalCacheExecution":{"progress":{"numberOfCachedRecords":1.0}}}`,
+		`{"lastIncrementalCacheExecution":{"progress":{"numberOfCachedRecords":1e2}}}`,
+		`{"lastIncrementalCacheExecution":{"progress":{"numberOfCachedRecords":"1"}}}`,
+		`{"x":-0.5e+10,"y":1E-2,"z":0}`, `{"x":01}`, `{"x":-}`, `{"x":1.}`, `{"x":.5}`, `{"x":1e}`, `{"x":+1}`, `{"x":0x10}`,
+		`{"x":NaN}`, `{"x":1`, `{"x":12`,
+		// Values of the wrong kind.
+		`{"id":1}`, `{"id":true}`, `{"id":{}}`, `{"id":[]}`,
+		`{"lastIncrementalCacheExecution":"e"}`, `{"lastIncrementalCacheExecution":[]}`, `{"lastIncrementalCacheExecution":0}`,
+		`{"cacheActionLogs":{}}`, `{"cacheActionLogs":[1]}`, `{"cacheActionLogs":["a"]}`,
+		`{"cacheActionLogs":[{"isScheduled":"true"}]}`, `{"cacheActionLogs":[{"isScheduled":1}]}`,
+		`{"lastIncrementalCacheExecution":{"error":"boom"}}`, `{"lastIncrementalCacheExecution":{"error":[1, {"a" : "b"}]}}`,
+		`{"lastIncrementalCacheExecution":{"error":` + "{ \"message\" :\n\"" + long + `" }}}`,
+		`[]`, `"c"`, `1`, `true`,
+		// Timestamps.
+		`{"lastIncrementalCacheExecution":{"createdAt":""}}`,
+		`{"lastIncrementalCacheExecution":{"createdAt":"2023-11-07T05:31:56+03:00"}}`,
+		`{"lastIncrementalCacheExecution":{"createdAt":"2023-11-07 05:31:56"}}`,
+		`{"lastIncrementalCacheExecution":{"createdAt":"2023-02-30T00:00:00Z"}}`,
+		`{"lastIncrementalCacheExecution":{"createdAt":"2023-11-07T05:31:56.1234567891Z"}}`,
+		`{"lastIncrementalCacheExecution":{"createdAt":"\u0032023-11-07T05:31:56Z"}}`,
+		`{"lastIncrementalCacheExecution":{"createdAt":1699335116}}`,
+		`{"lastIncrementalCacheExecution":{"createdAt":{}}}`,
+		// Syntax.
+		``, ` `, `{`, `{"id"`, `{"id":`, `{"id":"c"`, `{"id":"c",}`, `{,}`, `{"id" "c"}`, `{id:"c"}`, `{'id':"c"}`,
+		`{"id":"c"}}`, `{"id":"c"} {}`, `{"id":"c"} x`, `{"a":[1,]}`, `{"a":[,1]}`, `{"a":[1 2]}`, `{"a":tru}`, `{"a":nul}`,
+		`{"a":truex}`, `{"a":falsey}`, `{"a":nulll}`, `{"a":True}`, "\xef\xbb\xbf{}",
+		// Nesting at and beyond encoding/json's limit.
+		`{"a":` + strings.Repeat("[", maxNestingDepth-1) + strings.Repeat("]", maxNestingDepth-1) + `}`,
+		`{"a":` + strings.Repeat("[", maxNestingDepth) + strings.Repeat("]", maxNestingDepth) + `}`,
+		`{"a":` + strings.Repeat(`{"b":`, maxNestingDepth) + `1` + strings.Repeat("}", maxNestingDepth) + `}`,
+	}
+	for _, body := range cacheStatus {
+		sameAsEncodingJSON[CacheStatus](t, body)
+	}
+
+	lists := []string{
+		`[]`, `null`, `[null]`, `[{"id":"a"},{"id":"b"}]`, `[{"id":"a"},]`, `[{"id":"a"} {"id":"b"}]`, `[`, `{}`, `[1]`,
+		`[{"id":"a","cacheActionLogs":[{"action":"x"}]},{"cacheActionLogs":[{}]}]`,
+		strings.Repeat("[", maxNestingDepth) + strings.Repeat("]", maxNestingDepth),
+		strings.Repeat("[", maxNestingDepth+1) + strings.Repeat("]", maxNestingDepth+1),
+	}
+	for _, body := range lists {
+		sameAsEncodingJSON[[]CacheStatus](t, body)
+		sameAsEncodingJSON[[]Execution](t, body)
+		sameAsEncodingJSON[[]Export](t, body)
+	}
+
+	exports := []string{
+		`{"id":"x","status":"SUCCEEDED","format":"JSONL","compression":"NONE","rowCount":993,"bytes":3706920,"durationMs":1055,
+		  "files":[{"name":"a.jsonl","url":"https://s.invalid/a?X-Amz-Signature=00","bytes":12}],"expiresAt":"2023-11-07T05:31:56Z",
+		  "downloadable":true,"error":"","createdAt":"2023-11-07T05:31:56Z","queryId":"1","catalogId":"2","schemaName":"s",
+		  "tableName":"t","source":"peaka.query.\"v\"","userId":"u","userName":"owner@example.com","apiKeyPrefix":"hB","clientSource":"studio"}`,
+		`{"files":[{"bytes":1},{"bytes":2}],"files":[{"name":"b"}]}`, `{"files":[]}`, `{"files":null}`, `{"files":[{"bytes":1.5}]}`,
+		`{"downloadable":null}`, `{"downloadable":"yes"}`, `{"rowCount":null,"bytes":-1}`, `{"error":null}`, `{"error":{}}`,
+	}
+	for _, body := range exports {
+		sameAsEncodingJSON[Export](t, body)
+	}
+
+	settings := []string{
+		`{"id":"c","incrementalCacheSchedule":{"type":"BASIC","expression":"PT15M"},"fullRefreshCacheSchedule":{"type":"NONE"}}`,
+		`{"incrementalCacheSchedule":null}`, `{"incrementalCacheSchedule":{"type":"BASIC"},"incrementalCacheSchedule":{"expression":"P1D"}}`,
+		`{"incrementalCacheSchedule":"PT15M"}`,
+	}
+	for _, body := range settings {
+		sameAsEncodingJSON[CacheSettings](t, body)
+	}
+}
+
+// The reader's errors say what is wrong and where, and a broken
+// connection surfaces as the connection's error, not as bad JSON.
+func TestStreamReaderErrors(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`{"id":1}`, `cannot read a value starting with '1' as a string at offset 6`},
+		{`{"id":"c",}`, `invalid character '}' looking for beginning of object key string at offset 10`},
+		{`{"lastIncrementalCacheExecution":{"createdAt":"yesterday"}}`, `a timestamp of 9 characters is not ISO-8601 at offset 46`},
+		{`{"lastIncrementalCacheExecution":{"progress":{"numberOfCachedRecords":1.5}}}`, `number is not a 64-bit integer at offset 70`},
+		{`{"id":"c"} x`, `data after the JSON value at offset 11`},
+		{`{"id":"c`, `unexpected end of JSON input`},
+	} {
+		var s CacheStatus
+		err := decodeJSON(strings.NewReader(tc.body), &s)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s: error %v, want %q", tc.body, err, tc.want)
+		}
+	}
+	broken := errors.New("connection reset")
+	var s CacheStatus
+	err := decodeJSON(io.MultiReader(strings.NewReader(`{"id":"c`), iotest.ErrReader(broken)), &s)
+	if !errors.Is(err, broken) {
+		t.Errorf("cut connection: error %v, want the connection's", err)
+	}
+}
+
+// A long answer grows the reader's buffer (which is then not pooled), and
+// the answers after it decode on their own.
+func TestStreamReaderBuffers(t *testing.T) {
+	big := `{"id":"` + strings.Repeat("a", 200<<10) + `"}`
+	var s CacheStatus
+	if err := decodeJSON(strings.NewReader(big), &s); err != nil || len(s.ID) != 200<<10 {
+		t.Fatalf("long id: %v, %d bytes", err, len(s.ID))
+	}
+	for range 10 {
+		if err := decodeJSON(strings.NewReader(`{"id":"b"}`), &s); err != nil || s.ID != "b" {
+			t.Fatalf("after a long answer: %v, id %.10q", err, s.ID)
+		}
+	}
+	if err := decodeJSON(bytes.NewReader(nil), &s); err == nil {
+		t.Fatal("empty answer accepted")
+	}
+}
+
+// foldEqual agrees with bytes.EqualFold, which is how encoding/json matches
+// keys that are not exact, on variants of every field name.
+func TestFoldEqualMatchesEqualFold(t *testing.T) {
+	var names []string
+	for _, set := range []fieldSet{cacheStatusFields, executionFields, progressFields, actionLogFields,
+		exportFields, exportFileFields, cacheSettingsFields, scheduleFields} {
+		names = append(names, set...)
+	}
+	for _, name := range names {
+		keys := []string{name, strings.ToUpper(name), strings.ToLower(name), name[1:], name + "x", "x" + name[1:],
+			strings.ReplaceAll(name, "k", "\u212a"), strings.ReplaceAll(name, "s", "\u017f"),
+			strings.ReplaceAll(strings.ToUpper(name), "S", "\u017f"), name[:len(name)-1] + "\xff", "\xff" + name, ""}
+		for _, key := range keys {
+			for _, other := range names {
+				if got, want := foldEqual([]byte(key), other), bytes.EqualFold([]byte(key), []byte(other)); got != want {
+					t.Errorf("foldEqual(%q, %q) = %v, bytes.EqualFold says %v", key, other, got, want)
+				}
+			}
+		}
+	}
+}
