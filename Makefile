@@ -67,7 +67,8 @@ demo: build
 # Performance), and the collector's Go benchmarks.
 bench:
 	go run ./bench -targets 100,1000,2000,10000
-	go test ./collector -run '^$$' -bench Scrape -benchmem
+	go test ./collector -run '^$$' -bench 'ExporterWork|Scrape' -benchmem
+	go test ./peaka -run '^$$' -bench DecodeCacheStatus -benchmem
 
 clean:
 	rm -f $(BINARY)
