@@ -518,6 +518,26 @@ func (c *Client) attempt(ctx context.Context, endpoint, tgt, u string, out any) 
 	return nil
 }
 
+// streamReader returns the streaming reader for out, or nil for a type
+// left to encoding/json.
+func streamReader(out any) func(*decoder) {
+	switch v := out.(type) {
+	case *CacheStatus:
+		return v.readJSON
+	case *[]CacheStatus:
+		return func(d *decoder) { readSlice(d, v) }
+	case *Export:
+		return v.readJSON
+	case *[]Export:
+		return func(d *decoder) { readSlice(d, v) }
+	case *[]Execution:
+		return func(d *decoder) { readSlice(d, v) }
+	case *CacheSettings:
+		return v.readJSON
+	}
+	return nil
+}
+
 // errTrailingData is a 2xx answer with more after its JSON value.
 var errTrailingData = errors.New("data after the JSON value")
 
@@ -525,19 +545,8 @@ var errTrailingData = errors.New("data after the JSON value")
 // white space after it is an error. The answers of every scrape go through
 // the streaming reader of decode.go, the rare others through encoding/json.
 func decodeJSON(r io.Reader, out any) error {
-	switch v := out.(type) {
-	case *CacheStatus:
-		return decodeStream(r, v.readJSON)
-	case *[]CacheStatus:
-		return decodeStream(r, func(d *decoder) { readSlice(d, v) })
-	case *Export:
-		return decodeStream(r, v.readJSON)
-	case *[]Export:
-		return decodeStream(r, func(d *decoder) { readSlice(d, v) })
-	case *[]Execution:
-		return decodeStream(r, func(d *decoder) { readSlice(d, v) })
-	case *CacheSettings:
-		return decodeStream(r, v.readJSON)
+	if read := streamReader(out); read != nil {
+		return decodeStream(r, read)
 	}
 	dec := json.NewDecoder(r)
 	if err := dec.Decode(out); err != nil {

@@ -18,6 +18,9 @@ import (
 func sameAsEncodingJSON[T any](t *testing.T, body string) error {
 	t.Helper()
 	var want T
+	if streamReader(&want) == nil {
+		t.Fatalf("%T is decoded by encoding/json, not the streaming reader: nothing to compare", want)
+	}
 	wantErr := json.Unmarshal([]byte(body), &want)
 	var first error
 	for name, r := range map[string]io.Reader{
@@ -111,6 +114,28 @@ func TestStreamReaderMatchesEncodingJSON(t *testing.T) {
 		`{"a":` + strings.Repeat("[", maxNestingDepth-1) + strings.Repeat("]", maxNestingDepth-1) + `}`,
 		`{"a":` + strings.Repeat("[", maxNestingDepth) + strings.Repeat("]", maxNestingDepth) + `}`,
 		`{"a":` + strings.Repeat(`{"b":`, maxNestingDepth) + `1` + strings.Repeat("}", maxNestingDepth) + `}`,
+		// Repeated keys again: null elements keep what an earlier array left
+		// in the reused elements, past the first growth steps too.
+		`{"cacheActionLogs":[{"action":"a","isScheduled":true},{"action":"b","isScheduled":false}],"cacheActionLogs":[{}],"cacheActionLogs":[{},null,{}]}`,
+		`{"cacheActionLogs":[` + strings.Repeat(`{"action":"a","isScheduled":true},`, 11) + `{}],"cacheActionLogs":[{}],"cacheActionLogs":[` + strings.Repeat(`null,{"isScheduled":null},`, 7) + `{}]}`,
+		`{"lastIncrementalCacheExecution":{"error":{"a":1}},"lastIncrementalCacheExecution":{"error":null}}`,
+		`{"lastIncrementalCacheExecution":{"error":"x","progress":{"numberOfCachedRecords":1}},"lastIncrementalCacheExecution":{"id":"e","progress":{"numberOfCachedRecords":null}}}`,
+		`{"lastIncrementalCacheExecution":{"createdAt":"2023-11-07T05:31:56Z"},"lastIncrementalCacheExecution":{"createdAt":null}}`,
+		// Raw error values of every kind, kept verbatim (invalid UTF-8 too).
+		`{"lastIncrementalCacheExecution":{"error" : -1.5e3 ,"id":"e"}}`, `{"lastIncrementalCacheExecution":{"error":true}}`,
+		`{"lastIncrementalCacheExecution":{"error":[ ]}}`, "{\"lastIncrementalCacheExecution\":{\"error\":\"\\u00e9\xff\"}}",
+		// Timestamps that are not strings, or not valid UTF-8.
+		"{\"lastIncrementalCacheExecution\":{\"createdAt\":\"2023-11-07T05:31:56\xff\"}}",
+		`{"lastIncrementalCacheExecution":{"createdAt":"null"}}`, `{"lastIncrementalCacheExecution":{"createdAt":[]}}`,
+		`{"lastIncrementalCacheExecution":{"createdAt":true}}`,
+		// More surrogates; the dotted and dotless i fold to no ASCII letter.
+		`{"id":"\ud83d\ud83d\ude00","status":"\uDBFF\uDFFF\uD800"}`, `{"\u0131d":"x","\u0130D":"y"}`,
+	}
+	// Every kind of token across the end of the reader's first buffer.
+	for pad := 8100; pad < 8200; pad++ {
+		cacheStatus = append(cacheStatus, `{"message":"`+strings.Repeat("x", pad)+`","lastIncrementalCacheExecution":{"error":{"a":"\u00e9\ud83d\ude00x\"\\","b":[1.5e3,true,false,null,-0.25E-3,{"c":{}}]},`+
+			`"progress":{"numberOfCachedRecords":-9223372036854775808,"lastOffset":"\u00e9\ud83d\ude00\""},"createdAt":"2023-11-07T05:31:56Z"},"\u0069d":"b",`+
+			`"cacheActionLogs":[{"isScheduled":true,"action":"CACHE_STARTED"},null,{"isScheduled":false}],"status":null}`)
 	}
 	for _, body := range cacheStatus {
 		sameAsEncodingJSON[CacheStatus](t, body)
@@ -118,7 +143,7 @@ func TestStreamReaderMatchesEncodingJSON(t *testing.T) {
 
 	lists := []string{
 		`[]`, `null`, `[null]`, `[{"id":"a"},{"id":"b"}]`, `[{"id":"a"},]`, `[{"id":"a"} {"id":"b"}]`, `[`, `{}`, `[1]`,
-		`[{"id":"a","cacheActionLogs":[{"action":"x"}]},{"cacheActionLogs":[{}]}]`,
+		`[{"id":"a","cacheActionLogs":[{"action":"x"}]},{"cacheActionLogs":[{}]}]`, `[{},null,{"id":"x"}]`, ` [ null ] `,
 		strings.Repeat("[", maxNestingDepth) + strings.Repeat("]", maxNestingDepth),
 		strings.Repeat("[", maxNestingDepth+1) + strings.Repeat("]", maxNestingDepth+1),
 	}
@@ -135,6 +160,8 @@ func TestStreamReaderMatchesEncodingJSON(t *testing.T) {
 		  "tableName":"t","source":"peaka.query.\"v\"","userId":"u","userName":"owner@example.com","apiKeyPrefix":"hB","clientSource":"studio"}`,
 		`{"files":[{"bytes":1},{"bytes":2}],"files":[{"name":"b"}]}`, `{"files":[]}`, `{"files":null}`, `{"files":[{"bytes":1.5}]}`,
 		`{"downloadable":null}`, `{"downloadable":"yes"}`, `{"rowCount":null,"bytes":-1}`, `{"error":null}`, `{"error":{}}`,
+		`{"files":[{"bytes":1},{"bytes":2},{"bytes":3}],"files":[{"bytes":4}],"files":[null,null,{}]}`,
+		`{"apiKeyPrefix":"e","api\u212aeyprefix":"k"}`, `{"API\u212aEYPREFIX":"k","apiKeyPrefix":"e"}`,
 	}
 	for _, body := range exports {
 		sameAsEncodingJSON[Export](t, body)
@@ -144,6 +171,7 @@ func TestStreamReaderMatchesEncodingJSON(t *testing.T) {
 		`{"id":"c","incrementalCacheSchedule":{"type":"BASIC","expression":"PT15M"},"fullRefreshCacheSchedule":{"type":"NONE"}}`,
 		`{"incrementalCacheSchedule":null}`, `{"incrementalCacheSchedule":{"type":"BASIC"},"incrementalCacheSchedule":{"expression":"P1D"}}`,
 		`{"incrementalCacheSchedule":"PT15M"}`,
+		`{"incrementalCacheSchedule":{"type":"BASIC"},"incrementalCacheSchedule":null,"incrementalCacheSchedule":{}}`,
 	}
 	for _, body := range settings {
 		sameAsEncodingJSON[CacheSettings](t, body)
