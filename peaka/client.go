@@ -543,7 +543,8 @@ var errTrailingData = errors.New("data after the JSON value")
 
 // decodeJSON decodes exactly one JSON value from r into out; anything but
 // white space after it is an error. The answers of every scrape go through
-// the streaming reader of decode.go, the rare others through encoding/json.
+// the streaming reader (stream.go, readers.go), the rare others through
+// encoding/json.
 func decodeJSON(r io.Reader, out any) error {
 	if read := streamReader(out); read != nil {
 		return decodeStream(r, read)
