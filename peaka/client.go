@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -546,6 +547,11 @@ var errTrailingData = errors.New("data after the JSON value")
 // the streaming reader (stream.go, readers.go), the rare others through
 // encoding/json.
 func decodeJSON(r io.Reader, out any) error {
+	// Every attempt starts from the zero value: the streaming reader fills
+	// out as it reads, and a retry must not keep what a cut answer left.
+	if v := reflect.ValueOf(out); v.Kind() == reflect.Pointer && !v.IsNil() {
+		v.Elem().SetZero()
+	}
 	if read := streamReader(out); read != nil {
 		return decodeStream(r, read)
 	}

@@ -2,6 +2,7 @@ package peaka_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log"
@@ -9,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -443,5 +446,61 @@ func TestErrorOfACancelledWaitIsTheLastOne(t *testing.T) {
 	// The wait was cut short: no retry happened, and none is counted.
 	if n := retriesOf(t, m, peaka.EndpointExport, peaka.ReasonServerError); n != 0 {
 		t.Errorf("%v retries counted for a wait that was cancelled", n)
+	}
+}
+
+// An answer cut by the connection is retried, and the retry's answer is
+// read on its own: nothing of what the cut answer had delivered stays.
+func TestRetryAfterCutAnswerStartsAfresh(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cut, full string
+		call      func(c *peaka.Client) (any, error)
+		want      func([]byte) (any, error)
+	}{
+		{"cache status",
+			`{"id":"c","status":"FAILED","lastIncrementalCacheExecution":{"id":"e1","status":"FAILED","error":{"m":"boom"},"finishedAt":"2026-01-01T00:00:00Z"},"cacheActionLogs":[{"act`,
+			`{"id":"c","status":"RUNNING","cacheActionLogs":[]}`,
+			func(c *peaka.Client) (any, error) { return c.CacheStatus(context.Background(), "p", "c", false) },
+			func(b []byte) (any, error) { var v peaka.CacheStatus; err := json.Unmarshal(b, &v); return &v, err }},
+		{"export",
+			`{"id":"x","status":"FAILED","error":"boom","rowCount":5,"files":[{"bytes":1}],"downloadable":true,"sour`,
+			`{"id":"x","status":"RUNNING"}`,
+			func(c *peaka.Client) (any, error) { return c.Export(context.Background(), "p", "x") },
+			func(b []byte) (any, error) { var v peaka.Export; err := json.Unmarshal(b, &v); return &v, err }},
+		{"cache settings",
+			`{"id":"c","incrementalCacheSchedule":{"type":"BASIC","expression":"PT15M"},"fullRefreshCache`,
+			`{"id":"c"}`,
+			func(c *peaka.Client) (any, error) { return c.CacheSettings(context.Background(), "p", "c") },
+			func(b []byte) (any, error) { var v peaka.CacheSettings; err := json.Unmarshal(b, &v); return &v, err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var n atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if n.Add(1) == 1 {
+					// Promises more than it sends, then drops the connection.
+					w.Header().Set("Content-Length", strconv.Itoa(len(tc.cut)+100))
+					_, _ = w.Write([]byte(tc.cut))
+					return
+				}
+				_, _ = w.Write([]byte(tc.full))
+			}))
+			defer srv.Close()
+			got, err := tc.call(newClient(t, srv.URL))
+			if err != nil {
+				t.Fatalf("after a retry: %v", err)
+			}
+			if n.Load() != 2 {
+				t.Fatalf("%d attempts, want 2", n.Load())
+			}
+			want, err := tc.want([]byte(tc.full))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("decoded %+v\nwant the second answer alone: %+v", got, want)
+			}
+		})
 	}
 }
