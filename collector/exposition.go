@@ -62,7 +62,12 @@ func (x *expositionWriter) begin(f family) {
 // sample writes one series of the current family; labelValues match the
 // family's label names.
 func (x *expositionWriter) sample(v float64, labelValues ...string) {
-	b := x.buf[:0]
+	// The line is built in bufio's own free space where a long line fits,
+	// so that writing it copies nothing; else in buf, and copied.
+	b, own := x.buf[:0], true
+	if x.w.Available() >= 1024 {
+		b, own = x.w.AvailableBuffer(), false
+	}
 	if !x.header {
 		x.header = true
 		b = append(b, "# HELP "...)
@@ -93,7 +98,9 @@ func (x *expositionWriter) sample(v float64, labelValues ...string) {
 	b = appendFloat(b, v)
 	b = append(b, '\n')
 	_, _ = x.w.Write(b) // bufio keeps the first error; Flush reports it
-	x.buf = b
+	if own {
+		x.buf = b // keeps the room a long line needed
+	}
 }
 
 // stateSet writes one series per known value, 1 for current, and one more

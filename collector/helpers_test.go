@@ -35,7 +35,7 @@ var simStart = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // env is an exporter wired to a simulated Peaka API over real HTTP.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	sim *peakatest.Sim
 	srv *httptest.Server
 	reg *prometheus.Registry
@@ -45,7 +45,7 @@ type env struct {
 	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	sim := peakatest.New(peakatest.Options{Start: simStart, Seed: 1})
 	sim.AddPartnerKey(partnerKey, ownerID)

@@ -30,15 +30,18 @@ import (
 const maxNestingDepth = 10000
 
 // decodeError is a syntax or type error of an answer, with the byte offset
-// where it was found.
+// where it was found and the error beneath it, if any.
 type decodeError struct {
 	offset int64
 	msg    string
+	err    error
 }
 
 func (e *decodeError) Error() string {
 	return fmt.Sprintf("%s at offset %d", e.msg, e.offset)
 }
+
+func (e *decodeError) Unwrap() error { return e.err }
 
 var errUnexpectedEnd = errors.New("unexpected end of JSON input")
 
@@ -59,6 +62,10 @@ type decoder struct {
 
 type decodePanic struct{ err error }
 
+// decoderBuffers holds read buffers between answers, so that thousands of
+// answers per scrape do not each allocate one: a cache in the way of
+// encoding/json's own pools, with nothing in it that outlives a decode
+// (a buffer is cleared before it goes back, so no answer's bytes linger).
 var decoderBuffers = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
 
 // decodeStream decodes exactly one JSON value from r with read; anything
@@ -68,6 +75,7 @@ func decodeStream(r io.Reader, read func(*decoder)) (err error) {
 	d := &decoder{r: r, buf: *bp, keep: -1, hold: -1}
 	defer func() {
 		if len(d.buf) <= 64<<10 {
+			clear(d.buf) // compaction leaves old bytes past end too
 			*bp = d.buf
 			decoderBuffers.Put(bp)
 		}
@@ -86,7 +94,7 @@ func decodeStream(r io.Reader, read func(*decoder)) (err error) {
 	read(d)
 	d.space()
 	if d.more() {
-		d.fail("%v", errTrailingData)
+		panic(decodePanic{&decodeError{offset: d.consumed + int64(d.pos), msg: errTrailingData.Error(), err: errTrailingData}})
 	}
 	if d.rerr != nil && d.rerr != io.EOF {
 		return d.rerr
@@ -459,13 +467,17 @@ func (d *decoder) members(fields fieldSet, member func(field int)) {
 		d.depth--
 		return
 	}
+	hint := 0 // answers list a type's fields in one order: the next is likely the one after
 	for {
 		d.space()
 		if d.next() != '"' {
 			d.fail("invalid character %q looking for beginning of object key string", d.buf[d.pos])
 		}
 		// Matched at once: the key's bytes are only valid until the next read.
-		field := fields.index(d.stringBytes())
+		field := fields.index(d.stringBytes(), hint)
+		if field >= 0 {
+			hint = field + 1
+		}
 		d.space()
 		if d.next() != ':' {
 			d.fail("invalid character %q after object key", d.buf[d.pos])
@@ -553,11 +565,14 @@ func (d *decoder) typeError(want string) {
 // switches on.
 type fieldSet []string
 
-// index returns the field a key names, or -1. encoding/json prefers an exact
-// match, then takes a case-insensitive one (bytes.EqualFold); the names of
-// one type differ case-insensitively, so the first match of either kind is
-// the same field.
-func (f fieldSet) index(key []byte) int {
+// index returns the field a key names, or -1, trying the field at hint
+// first. encoding/json prefers an exact match, then takes a case-insensitive
+// one (bytes.EqualFold); the names of one type differ case-insensitively,
+// so the first match of either kind is the same field.
+func (f fieldSet) index(key []byte, hint int) int {
+	if hint < len(f) && string(key) == f[hint] {
+		return hint
+	}
 	for i, name := range f {
 		if string(key) == name {
 			return i
@@ -717,7 +732,7 @@ func (d *decoder) timestamp(t *Time) {
 		start := d.consumed + int64(d.pos)
 		v, err := parseTimestamp(string(d.stringBytes()))
 		if err != nil {
-			panic(decodePanic{&decodeError{offset: start, msg: err.Error()}})
+			panic(decodePanic{&decodeError{offset: start, msg: err.Error(), err: err}})
 		}
 		t.Time = v
 	case 'n':

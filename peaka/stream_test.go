@@ -14,15 +14,14 @@ import (
 // sameAsEncodingJSON decodes body with the streaming reader, whole and one
 // byte per read (so that every token crosses a buffer refill), and checks
 // that it accepts exactly what json.Unmarshal accepts and decodes the same
-// value. It returns the reader's error.
-func sameAsEncodingJSON[T any](t *testing.T, body string) error {
+// value.
+func sameAsEncodingJSON[T any](t *testing.T, body string) {
 	t.Helper()
 	var want T
 	if streamReader(&want) == nil {
 		t.Fatalf("%T is decoded by encoding/json, not the streaming reader: nothing to compare", want)
 	}
 	wantErr := json.Unmarshal([]byte(body), &want)
-	var first error
 	for name, r := range map[string]io.Reader{
 		"whole":          strings.NewReader(body),
 		"one byte reads": iotest.OneByteReader(strings.NewReader(body)),
@@ -37,9 +36,7 @@ func sameAsEncodingJSON[T any](t *testing.T, body string) error {
 		case err == nil && !reflect.DeepEqual(got, want):
 			t.Errorf("%s: %.80q decoded\n%+v\nencoding/json decoded\n%+v", name, body, got, want)
 		}
-		first = err
 	}
-	return first
 }
 
 func TestStreamReaderMatchesEncodingJSON(t *testing.T) {
@@ -195,6 +192,10 @@ func TestStreamReaderErrors(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", tc.body, err, tc.want)
 		}
 	}
+	var s0 CacheStatus
+	if err := decodeJSON(strings.NewReader(`{} {}`), &s0); !errors.Is(err, errTrailingData) {
+		t.Errorf("second value: error %v, want errTrailingData beneath", err)
+	}
 	broken := errors.New("connection reset")
 	var s CacheStatus
 	err := decodeJSON(io.MultiReader(strings.NewReader(`{"id":"c`), iotest.ErrReader(broken)), &s)
@@ -203,8 +204,8 @@ func TestStreamReaderErrors(t *testing.T) {
 	}
 }
 
-// A long answer grows the reader's buffer (which is then not pooled), and
-// the answers after it decode on their own.
+// A long answer grows the reader's buffer, and the answers after it (with
+// buffers from the pool) decode on their own.
 func TestStreamReaderBuffers(t *testing.T) {
 	big := `{"id":"` + strings.Repeat("a", 200<<10) + `"}`
 	var s CacheStatus

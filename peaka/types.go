@@ -90,9 +90,10 @@ type ActionLog struct {
 	IsScheduled *bool  `json:"isScheduled"`
 }
 
-// Export is an export job. What the exporter must never expose is not read
-// at all: the initiator's user id and name (an e-mail address), and the
-// files' names and presigned URLs, so that they never enter its memory.
+// Export is an export job. What the exporter must never expose is not
+// decoded at all: the initiator's user id and name (an e-mail address), and
+// the files' names and presigned URLs pass through the read buffer only
+// (cleared after each answer) and never become values of the exporter.
 type Export struct {
 	ID           string       `json:"id"`
 	Status       string       `json:"status"`
@@ -170,6 +171,9 @@ func parseTimestamp(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
+	if t, ok := parseUTCTimestamp(s); ok {
+		return t, nil
+	}
 	for _, layout := range timeLayouts {
 		if v, err := time.Parse(layout, s); err == nil {
 			return v.UTC(), nil
@@ -178,6 +182,60 @@ func parseTimestamp(s string) (time.Time, error) {
 	// The value itself is not quoted: a broken answer may put anything
 	// there, and the message goes to the log.
 	return time.Time{}, &timeError{fmt.Sprintf("a timestamp of %d characters is not ISO-8601", len(s))}
+}
+
+// parseUTCTimestamp reads the shape the API answers with, a dozen times
+// per cache: "2006-01-02T15:04:05", a fraction of 1 to 9 digits or none,
+// then "Z" or nothing, with every field in range. It says !ok for
+// anything else, which time.Parse then reads (or refuses): on what it
+// accepts it gives what time.Parse gives, at a fraction of the cost.
+func parseUTCTimestamp(s string) (time.Time, bool) {
+	if len(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	digits := func(s string) (int, bool) {
+		n := 0
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	year, ok1 := digits(s[0:4])
+	month, ok2 := digits(s[5:7])
+	day, ok3 := digits(s[8:10])
+	hour, ok4 := digits(s[11:13])
+	minute, ok5 := digits(s[14:16])
+	sec, ok6 := digits(s[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	// The month's last day: the zero day of the next month.
+	if day > 28 && day > time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day() {
+		return time.Time{}, false
+	}
+	rest, nsec := s[19:], 0
+	if len(rest) > 0 && rest[0] == '.' {
+		n := 1
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		if n == 1 || n > 10 {
+			return time.Time{}, false
+		}
+		nsec, _ = digits(rest[1:n])
+		for range 10 - n {
+			nsec *= 10
+		}
+		rest = rest[n:]
+	}
+	if rest != "" && rest != "Z" {
+		return time.Time{}, false
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
 }
 
 // timeError marks a timestamp that could not be read as a malformed answer.
