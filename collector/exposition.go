@@ -144,9 +144,10 @@ func appendEscaped(b []byte, s string, quote bool) []byte {
 	return append(b, s[start:]...)
 }
 
-// appendFloat formats v as the text format has it (strconv's shortest 'g',
-// as expfmt writes it), small whole numbers, the usual values, without the
-// float formatting.
+// appendFloat formats v as expfmt's text encoder does: strconv's shortest
+// 'g', except that -0 is written 0. Whole numbers below a million (most
+// values) are written as their digits without the float formatting: 'g'
+// only turns to exponents from 1e6 on.
 func appendFloat(b []byte, v float64) []byte {
 	switch {
 	case math.IsInf(v, 1):
@@ -155,9 +156,7 @@ func appendFloat(b []byte, v float64) []byte {
 		return append(b, "-Inf"...)
 	case math.IsNaN(v):
 		return append(b, "NaN"...)
-	case v == math.Trunc(v) && math.Abs(v) < 1e6 && !(v == 0 && math.Signbit(v)):
-		// 'g' switches to an exponent from 1e6 on; below it, a whole
-		// number is written as its digits.
+	case v == math.Trunc(v) && math.Abs(v) < 1e6:
 		return strconv.AppendInt(b, int64(v), 10)
 	}
 	return strconv.AppendFloat(b, v, 'g', -1, 64)

@@ -6,12 +6,16 @@ import (
 	"testing"
 )
 
-// appendFloat's shortcut for whole numbers writes what expfmt writes
-// (strconv's shortest 'g') on both sides of where 'g' turns to exponents.
-func TestAppendFloatMatchesShortestG(t *testing.T) {
+// appendFloat writes what expfmt writes (strconv's shortest 'g', -0 as 0),
+// its shortcut for whole numbers included, on both sides of where 'g'
+// turns to exponents.
+func TestAppendFloatMatchesExpfmt(t *testing.T) {
 	for _, v := range []float64{0, 1, -1, 7, 10, 999999, -999999, 1e6, -1e6, 1234567, 1e15, 1e21, 0.5, -0.25,
 		1.5e-7, 123456.5, math.MaxInt64, math.MinInt64, math.Copysign(0, -1), math.SmallestNonzeroFloat64} {
 		want := strconv.FormatFloat(v, 'g', -1, 64)
+		if v == 0 {
+			want = "0" // expfmt's writeFloat: case f == 0
+		}
 		if got := string(appendFloat(nil, v)); got != want {
 			t.Errorf("appendFloat(%v) = %q, want %q", v, got, want)
 		}
