@@ -113,7 +113,8 @@ func (r *Result) writeCaches(x *expositionWriter) {
 	x.begin(cacheUpFamily)
 	for _, pr := range r.projects {
 		for _, c := range pr.caches {
-			x.sample(boolValue(c.err == nil && c.status != nil), pr.label, labelValue(c.id))
+			c.label = labelValue(c.id) // once, for every family below
+			x.sample(boolValue(c.err == nil && c.status != nil), pr.label, c.label)
 		}
 	}
 	for _, cw := range cacheWriters {
@@ -121,7 +122,7 @@ func (r *Result) writeCaches(x *expositionWriter) {
 		for _, pr := range r.projects {
 			for _, c := range pr.caches {
 				if c.err == nil && c.status != nil {
-					cw.write(x, pr.label, labelValue(c.id), c.status, c.withLogs)
+					cw.write(x, pr.label, c.label, c.status, c.withLogs)
 				}
 			}
 		}

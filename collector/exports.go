@@ -82,7 +82,8 @@ func (r *Result) writeExports(x *expositionWriter) {
 	x.begin(exportUpFamily)
 	for _, pr := range r.projects {
 		for _, ex := range pr.exports {
-			x.sample(boolValue(ex.err == nil && ex.export != nil), pr.label, labelValue(ex.id))
+			ex.label = labelValue(ex.id) // once, for every family below
+			x.sample(boolValue(ex.err == nil && ex.export != nil), pr.label, ex.label)
 		}
 	}
 	for _, ew := range exportWriters {
@@ -90,7 +91,7 @@ func (r *Result) writeExports(x *expositionWriter) {
 		for _, pr := range r.projects {
 			for _, ex := range pr.exports {
 				if ex.err == nil && ex.export != nil {
-					ew.write(x, pr.label, labelValue(ex.id), ex)
+					ew.write(x, pr.label, ex.label, ex)
 				}
 			}
 		}

@@ -42,6 +42,7 @@ var (
 
 type cacheResult struct {
 	id       string
+	label    string // id as a label value, set when written
 	withLogs bool
 	status   *peaka.CacheStatus
 	err      error
@@ -53,6 +54,7 @@ type cacheResult struct {
 
 type exportResult struct {
 	id       string
+	label    string // id as a label value, set when written
 	fromList bool
 	export   *peaka.Export
 	err      error
