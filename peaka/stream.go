@@ -58,8 +58,6 @@ type decoder struct {
 	depth    int
 	rerr     error // the reader's last error, io.EOF at its end
 	scratch  []byte
-	int64s   []int64 // see newInt64
-	bools    []bool
 }
 
 type decodePanic struct{ err error }
@@ -672,7 +670,7 @@ func (d *decoder) int64Ptr(p **int64) {
 			panic(decodePanic{&decodeError{offset: start, msg: "number is not a 64-bit integer"}})
 		}
 		if *p == nil {
-			*p = d.newInt64()
+			*p = new(int64)
 		}
 		**p = v
 	default:
@@ -722,32 +720,10 @@ func (d *decoder) boolPtr(p **bool) {
 		d.typeError("a boolean")
 	}
 	if *p == nil {
-		*p = d.newBool()
+		*p = new(bool)
 	}
 	**p = v
 }
-
-// newInt64 and newBool hand out the values that optional fields point to
-// from small arrays, 8 at first, then twice as many up to 64, instead of
-// one by one (a cache status holds about twenty, an export four): they live
-// as long as the answer's other values anyway.
-func (d *decoder) newInt64() *int64 {
-	if len(d.int64s) == cap(d.int64s) {
-		d.int64s = make([]int64, 0, slabSize(cap(d.int64s)))
-	}
-	d.int64s = d.int64s[:len(d.int64s)+1]
-	return &d.int64s[len(d.int64s)-1]
-}
-
-func (d *decoder) newBool() *bool {
-	if len(d.bools) == cap(d.bools) {
-		d.bools = make([]bool, 0, slabSize(cap(d.bools)))
-	}
-	d.bools = d.bools[:len(d.bools)+1]
-	return &d.bools[len(d.bools)-1]
-}
-
-func slabSize(last int) int { return min(max(8, 2*last), 64) }
 
 // timestamp reads a timestamp field; null and "" clear it.
 func (d *decoder) timestamp(t *Time) {
