@@ -82,7 +82,10 @@ func decodeStream(r io.Reader, read func(*decoder)) (err error) {
 		if v := recover(); v != nil {
 			p, ok := v.(decodePanic)
 			if !ok {
-				panic(v)
+				// A fault of the reader itself, not of the answer: the
+				// target fails, the exporter goes on serving.
+				err = fmt.Errorf("internal error of the JSON reader: %v", v)
+				return
 			}
 			err = p.err
 		}
