@@ -38,11 +38,10 @@ func BenchmarkScrape(b *testing.B) {
 	}
 }
 
-func benchmarkScrape(b *testing.B, n int, logs bool) {
-	e := newEnv(b)
-	s := e.sim
+// addBenchProject adds project "p" with n caches (a full refresh and five
+// incremental runs each) and n exports, and returns their IDs.
+func addBenchProject(s *peakatest.Sim, n int) (caches, exports []string) {
 	s.AddProject(peakatest.Project{ID: "p"})
-	var caches, exports []string
 	for i := range n {
 		id := fmt.Sprintf("cache-%05d", i)
 		caches = append(caches, id)
@@ -55,6 +54,13 @@ func benchmarkScrape(b *testing.B, n int, logs bool) {
 		exports = append(exports, xid)
 		s.AddExport("p", peakatest.Export{ID: xid, Format: "CSV", Rows: 10, Bytes: 1000, Files: 1, UserID: ownerID, CreatedAt: s.Now().Add(-time.Hour)})
 	}
+	return caches, exports
+}
+
+func benchmarkScrape(b *testing.B, n int, logs bool) {
+	e := newEnv(b)
+	s := e.sim
+	caches, exports := addBenchProject(s, n)
 	e.configure(fmt.Sprintf("  - id: p\n    caches:\n      action_logs: %v\n      ids: [%s]\n    exports:\n      ids: [%s]\n",
 		logs, strings.Join(caches, ", "), strings.Join(exports, ", ")))
 	ctx := context.Background()
@@ -110,20 +116,7 @@ func BenchmarkExporterWork(b *testing.B) {
 func exporterWithReplay(b *testing.B, n int, perTarget bool) (*Exporter, *config.Config, *prometheus.Registry, *replayTransport) {
 	sim := peakatest.New(peakatest.Options{Start: simStart, Seed: 1})
 	sim.AddPartnerKey(partnerKey, ownerID)
-	sim.AddProject(peakatest.Project{ID: "p"})
-	var caches, exports []string
-	for i := range n {
-		id := fmt.Sprintf("cache-%05d", i)
-		caches = append(caches, id)
-		sim.AddCache("p", peakatest.Cache{ID: id, CatalogID: "367189801096446904", SchemaName: "public", TableName: id})
-		sim.RunExecution("p", id, peakatest.FullRefresh, "COMPLETED", peakatest.Records{Cached: 1000, Inserted: 1000})
-		for range 5 {
-			sim.RunExecution("p", id, peakatest.Incremental, "COMPLETED", peakatest.Records{Cached: 1010, Inserted: 10, Updated: 2})
-		}
-		xid := fmt.Sprintf("export-%05d", i)
-		exports = append(exports, xid)
-		sim.AddExport("p", peakatest.Export{ID: xid, Format: "CSV", Rows: 10, Bytes: 1000, Files: 1, UserID: ownerID, CreatedAt: sim.Now().Add(-time.Hour)})
-	}
+	caches, exports := addBenchProject(sim, n)
 	replay := &replayTransport{handler: sim, answers: map[string]*recordedAnswer{}}
 	now := sim.Now() // the clock stands still: the answers do not change
 	// The exporter's own metrics are part of what a scrape exposes.
