@@ -104,9 +104,14 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 // Client calls the Peaka API. It is safe for concurrent use; WithKey gives
 // cheap copies that share its connections and concurrency limit.
 type Client struct {
-	base      string
-	http      *http.Client
-	transport *http.Transport // nil when the caller supplied the transport
+	// template is a GET of the base URL, made once by http.NewRequest:
+	// each request is a copy with its own URL and context, so that no
+	// request parses a URL or builds a header map of its own.
+	template *http.Request
+	// header is sent with every request and shared by them all: neither
+	// net/http's transport nor anything else here writes to it.
+	header    http.Header
+	rt        http.RoundTripper
 	sem       chan struct{}
 	maxBody   int64
 	userAgent string
@@ -126,8 +131,15 @@ func New(o Options) (*Client, error) {
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = DefaultMaxResponseBytes
 	}
+	base := *o.BaseURL
+	base.Path = strings.TrimSuffix(base.Path, "/")
+	base.RawPath = strings.TrimSuffix(base.RawPath, "/")
+	template, err := http.NewRequest(http.MethodGet, base.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("peaka: base URL: %w", err)
+	}
 	c := &Client{
-		base:      strings.TrimSuffix(o.BaseURL.String(), "/"),
+		template:  template,
 		sem:       make(chan struct{}, o.MaxConcurrency),
 		maxBody:   o.MaxResponseBytes,
 		userAgent: o.UserAgent,
@@ -159,34 +171,48 @@ func New(o Options) (*Client, error) {
 		t.MaxIdleConnsPerHost = o.MaxConcurrency
 		t.IdleConnTimeout = 5 * time.Minute
 		t.ResponseHeaderTimeout = 0 // the scrape's context bounds each call
-		c.transport = t
 		rt = t
 	}
-	if o.Metrics != nil {
-		rt = o.Metrics.instrument(rt)
-	}
-	c.http = &http.Client{
-		Transport: rt,
-		// The key rides in a header; a redirect could carry it to another
-		// host, so none is followed.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	// Requests go to the round tripper directly: http.Client would add
+	// redirects (the key rides in a header, and a redirect could carry it
+	// to another host, so none is followed: a 3xx answer is an error),
+	// cookies (none) and a timeout (each call's context has the scrape's
+	// deadline), and a copy of the header of every request.
+	c.rt = rt
+	c.header = c.headerFor("")
 	return c, nil
+}
+
+// headerFor returns the header of every request made with key.
+func (c *Client) headerFor(key string) http.Header {
+	h := http.Header{
+		"Authorization": {"Bearer " + key},
+		"Accept":        {"application/json"},
+	}
+	if c.userAgent != "" {
+		h.Set("User-Agent", c.userAgent)
+	}
+	return h
 }
 
 // WithKey returns a copy of c that authenticates with key.
 func (c *Client) WithKey(key string) *Client {
 	cc := *c
 	cc.key = key
+	cc.header = c.headerFor(key)
 	return &cc
 }
 
 // CloseIdleConnections releases the client's idle connections; used when a
 // configuration reload replaces the client.
-func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+func (c *Client) CloseIdleConnections() {
+	if ci, ok := c.rt.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
+}
 
 // String keeps the key out of fmt output.
-func (c *Client) String() string { return "peaka.Client(" + c.base + ")" }
+func (c *Client) String() string { return "peaka.Client(" + c.template.URL.String() + ")" }
 
 // GoString keeps the key out of %#v output.
 func (c *Client) GoString() string { return c.String() }
@@ -301,23 +327,35 @@ func (c *Client) RecentExports(ctx context.Context, projectID string, since time
 	}
 }
 
-// route fills the {…} segments of a route template with ids, path-escaped
-// and in order, and names them for messages: "project P cache C". Paths
-// come from the same templates as the metrics' endpoint label, so the two
-// cannot drift apart.
-func route(template string, ids ...string) (path, target string) {
-	var p, t strings.Builder
-	n := len(template)
+// routePath is a route template filled with IDs.
+type routePath struct {
+	escaped string // as sent: each ID path-escaped, so "a/b" is a%2Fb
+	plain   string // the same path with the IDs as they are: url.URL's Path
+	target  string // the IDs named for messages: "project P cache C"
+}
+
+// route fills the {…} segments of a route template with ids, in order,
+// after prefix (the base URL's path; escapedPrefix is its escaped form).
+// Paths come from the same templates as the metrics' endpoint label, so
+// the two cannot drift apart.
+func route(prefix, escapedPrefix, template string, ids ...string) routePath {
+	var buf [4]string
+	escaped := buf[:0]
+	same := prefix == escapedPrefix
 	for _, id := range ids {
-		n += len(id)
+		e := url.PathEscape(id)
+		same = same && e == id
+		escaped = append(escaped, e)
 	}
-	p.Grow(n + n/4) // room for a few escapes: one allocation, not several
-	t.Grow(n)
+	r := routePath{escaped: fillRoute(escapedPrefix, template, escaped)}
+	r.plain = r.escaped
+	if !same {
+		r.plain = fillRoute(prefix, template, ids)
+	}
+	var t strings.Builder
 	i := 0
-	for seg := range strings.SplitSeq(strings.TrimPrefix(template, "/"), "/") {
-		p.WriteByte('/')
-		if len(seg) > 2 && seg[0] == '{' && seg[len(seg)-1] == '}' && i < len(ids) {
-			p.WriteString(url.PathEscape(ids[i]))
+	for seg := range strings.SplitSeq(template, "/") {
+		if isRouteParam(seg) && i < len(ids) {
 			if t.Len() > 0 {
 				t.WriteByte(' ')
 			}
@@ -325,11 +363,49 @@ func route(template string, ids ...string) (path, target string) {
 			t.WriteByte(' ')
 			t.WriteString(ids[i])
 			i++
+		}
+	}
+	r.target = t.String()
+	return r
+}
+
+func isRouteParam(seg string) bool { return len(seg) > 2 && seg[0] == '{' && seg[len(seg)-1] == '}' }
+
+// fillRoute writes prefix and template with its {…} segments replaced by
+// vals, in one allocation.
+func fillRoute(prefix, template string, vals []string) string {
+	n := len(prefix) + len(template)
+	for _, v := range vals {
+		n += len(v)
+	}
+	var p strings.Builder
+	p.Grow(n)
+	p.WriteString(prefix)
+	i := 0
+	for seg := range strings.SplitSeq(strings.TrimPrefix(template, "/"), "/") {
+		p.WriteByte('/')
+		if isRouteParam(seg) && i < len(vals) {
+			p.WriteString(vals[i])
+			i++
 			continue
 		}
 		p.WriteString(seg)
 	}
-	return p.String(), t.String()
+	return p.String()
+}
+
+// requestURL is the URL of r under the base URL, with query q.
+func (c *Client) requestURL(r routePath, q url.Values) *url.URL {
+	u := new(url.URL)
+	*u = *c.template.URL
+	u.Path, u.RawPath = r.plain, ""
+	if r.plain != r.escaped {
+		u.RawPath = r.escaped
+	}
+	if len(q) > 0 {
+		u.RawQuery = q.Encode()
+	}
+	return u
 }
 
 // getOne reads one object.
@@ -341,16 +417,12 @@ func getOne[T any](ctx context.Context, c *Client, endpoint string, q url.Values
 	return &out, nil
 }
 
-type endpointKey struct{}
-
 // get performs a GET of endpoint filled with ids, retried by the client's
 // policy, and decodes a 2xx JSON answer into out.
 func (c *Client) get(ctx context.Context, endpoint string, q url.Values, out any, ids ...string) error {
-	path, tgt := route(endpoint, ids...)
-	u := c.base + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
+	base := c.template.URL
+	r := route(base.Path, base.EscapedPath(), endpoint, ids...)
+	u, tgt := c.requestURL(r, q), r.target
 	var last *Error
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
@@ -438,7 +510,7 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 }
 
 // attempt performs one GET while holding a request slot.
-func (c *Client) attempt(ctx context.Context, endpoint, tgt, u string, out any) *Error {
+func (c *Client) attempt(ctx context.Context, endpoint, tgt string, u *url.URL, out any) *Error {
 	fail := func(code int, reason Reason, msg string, err error) *Error {
 		if c.key != "" {
 			// An answer that echoes the key (in an error body, or in a
@@ -455,18 +527,27 @@ func (c *Client) attempt(ctx context.Context, endpoint, tgt, u string, out any) 
 	}
 	defer func() { <-c.sem }()
 
-	req, err := http.NewRequestWithContext(context.WithValue(ctx, endpointKey{}, endpoint), http.MethodGet, u, nil)
-	if err != nil {
-		return fail(0, ReasonBadResponse, "building request: "+describeTransport(err), err)
+	req := c.template.WithContext(ctx)
+	req.URL, req.Header = u, c.header
+	c.metrics.sent()
+	start := time.Now()
+	resp, err := c.rt.RoundTrip(req)
+	switch {
+	case err != nil:
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close() // a round tripper that broke its contract
+		}
+		resp = nil
+	case resp == nil:
+		err = errors.New("the transport returned neither an answer nor an error")
 	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	req.Header.Set("Accept", "application/json")
-	if c.userAgent != "" {
-		req.Header.Set("User-Agent", c.userAgent)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
+	if resp == nil {
+		c.metrics.answered(endpoint, 0, start)
 		return fail(0, classifyTransport(err), describeTransport(err), err)
+	}
+	c.metrics.answered(endpoint, resp.StatusCode, start)
+	if resp.Body == nil {
+		resp.Body = http.NoBody
 	}
 	defer func() {
 		// Drain a little so that the connection can be reused.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/peakacom/peaka_exporter/peaka"
 	"github.com/peakacom/peaka_exporter/peaka/peakatest"
@@ -331,9 +332,81 @@ peaka_exporter_api_requests_total{code="404",endpoint="/data/projects/{projectId
 	if n := testutil.CollectAndCount(m, "peaka_exporter_api_request_duration_seconds"); n != 1 {
 		t.Errorf("%d duration series, want 1 (one endpoint)", n)
 	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP peaka_exporter_api_requests_in_flight Requests to the Peaka API currently waiting for an answer.
+# TYPE peaka_exporter_api_requests_in_flight gauge
+peaka_exporter_api_requests_in_flight 0
+`), "peaka_exporter_api_requests_in_flight"); err != nil {
+		t.Error(err)
+	}
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", err, problems)
+	}
+}
+
+// A request is in flight until its answer headers arrive; one that got no
+// answer is neither counted nor timed, and leaves the flight.
+func TestRequestMetricsInFlightAndUnanswered(t *testing.T) {
+	m := peaka.NewMetrics()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"x","status":"COMPLETED"}`))
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, func(o *peaka.Options) { o.Metrics = m; o.Retry.MaxAttempts = 1 })
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Export(context.Background(), "p", "x")
+		done <- err
+	}()
+	metric := func(name string) *dto.Metric {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				return mf.GetMetric()[0]
+			}
+		}
+		t.Fatalf("no %s", name)
+		return nil
+	}
+	inFlight := func() float64 { return metric("peaka_exporter_api_requests_in_flight").GetGauge().GetValue() }
+	for i := 0; inFlight() != 1; i++ {
+		if i == 500 {
+			t.Fatal("the request never showed in flight")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	if _, err := c.Export(context.Background(), "p", "x"); err == nil {
+		t.Fatal("a closed server answered")
+	}
+	if got := inFlight(); got != 0 {
+		t.Errorf("in flight %v after both requests ended, want 0", got)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP peaka_exporter_api_requests_total Requests made to the Peaka API, by route template and HTTP status code. Requests that got no answer are not counted here but in peaka_target_failures_total.
+# TYPE peaka_exporter_api_requests_total counter
+peaka_exporter_api_requests_total{code="200",endpoint="/data/projects/{projectId}/exports/{exportId}"} 1
+`), "peaka_exporter_api_requests_total"); err != nil {
+		t.Error(err)
+	}
+	if n := metric("peaka_exporter_api_request_duration_seconds").GetHistogram().GetSampleCount(); n != 1 {
+		t.Errorf("%d requests timed, want 1 (the answered one)", n)
 	}
 }
 
