@@ -107,7 +107,8 @@ func (x *expositionWriter) sample(v float64, labelValues ...string) {
 // for current when it is not among the known values: an undocumented value
 // must show rather than vanish.
 func (x *expositionWriter) stateSet(known []string, current string, labelValues ...string) {
-	lv := append(labelValues, "")
+	var room [8]string // no allocation for the usual few labels
+	lv := append(append(room[:0], labelValues...), "")
 	last := len(lv) - 1
 	found := false
 	for _, s := range known {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -152,7 +153,7 @@ func (e *Exporter) scrapeProjects(ctx context.Context, cfg *config.Config, proje
 			if pr.listCaches {
 				continue // the list call serves named caches too
 			}
-			key := fmt.Sprintf("cache/%s/%s/%t", p.ID, id, c.withLogs)
+			key := "cache/" + p.ID + "/" + id + "/" + strconv.FormatBool(c.withLogs)
 			q.add(func() {
 				c.err = run(func() (err error) {
 					c.status, err = shared(ctx, e.shared, key, maxAge, func() (*peaka.CacheStatus, error) {

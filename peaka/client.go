@@ -331,7 +331,6 @@ func (c *Client) RecentExports(ctx context.Context, projectID string, since time
 type routePath struct {
 	escaped string // as sent: each ID path-escaped, so "a/b" is a%2Fb
 	plain   string // the same path with the IDs as they are: url.URL's Path
-	target  string // the IDs named for messages: "project P cache C"
 }
 
 // route fills the {…} segments of a route template with ids, in order,
@@ -352,6 +351,12 @@ func route(prefix, escapedPrefix, template string, ids ...string) routePath {
 	if !same {
 		r.plain = fillRoute(prefix, template, ids)
 	}
+	return r
+}
+
+// routeTarget names the ids of a route for messages: "project P cache C".
+// Only a failed call needs it.
+func routeTarget(template string, ids ...string) string {
 	var t strings.Builder
 	i := 0
 	for seg := range strings.SplitSeq(template, "/") {
@@ -365,8 +370,7 @@ func route(prefix, escapedPrefix, template string, ids ...string) routePath {
 			i++
 		}
 	}
-	r.target = t.String()
-	return r
+	return t.String()
 }
 
 func isRouteParam(seg string) bool { return len(seg) > 2 && seg[0] == '{' && seg[len(seg)-1] == '}' }
@@ -421,12 +425,11 @@ func getOne[T any](ctx context.Context, c *Client, endpoint string, q url.Values
 // policy, and decodes a 2xx JSON answer into out.
 func (c *Client) get(ctx context.Context, endpoint string, q url.Values, out any, ids ...string) error {
 	base := c.template.URL
-	r := route(base.Path, base.EscapedPath(), endpoint, ids...)
-	u, tgt := c.requestURL(r, q), r.target
+	u := c.requestURL(route(base.Path, base.EscapedPath(), endpoint, ids...), q)
 	var last *Error
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		e := c.attempt(ctx, endpoint, tgt, u, out)
+		e := c.attempt(ctx, endpoint, ids, u, out)
 		if e == nil {
 			return nil
 		}
@@ -510,7 +513,7 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 }
 
 // attempt performs one GET while holding a request slot.
-func (c *Client) attempt(ctx context.Context, endpoint, tgt string, u *url.URL, out any) *Error {
+func (c *Client) attempt(ctx context.Context, endpoint string, ids []string, u *url.URL, out any) *Error {
 	fail := func(code int, reason Reason, msg string, err error) *Error {
 		if c.key != "" {
 			// An answer that echoes the key (in an error body, or in a
@@ -518,7 +521,7 @@ func (c *Client) attempt(ctx context.Context, endpoint, tgt string, u *url.URL, 
 			// into the log.
 			msg = strings.ReplaceAll(msg, c.key, "<key>")
 		}
-		return &Error{Endpoint: endpoint, Target: tgt, StatusCode: code, Reason: reason, Message: msg, Err: err}
+		return &Error{Endpoint: endpoint, Target: routeTarget(endpoint, ids...), StatusCode: code, Reason: reason, Message: msg, Err: err}
 	}
 	select {
 	case c.sem <- struct{}{}:
@@ -549,9 +552,13 @@ func (c *Client) attempt(ctx context.Context, endpoint, tgt string, u *url.URL, 
 	if resp.Body == nil {
 		resp.Body = http.NoBody
 	}
+	var body *bodyReader
 	defer func() {
-		// Drain a little so that the connection can be reused.
-		_, _ = io.CopyN(io.Discard, resp.Body, 4096)
+		// Drain a little so that the connection can be reused, unless
+		// the answer was read to its end.
+		if body == nil || !body.atEOF {
+			_, _ = io.CopyN(io.Discard, resp.Body, 4096)
+		}
 		resp.Body.Close()
 	}()
 
@@ -581,7 +588,7 @@ func (c *Client) attempt(ctx context.Context, endpoint, tgt string, u *url.URL, 
 		// Announced too large: refused without reading it.
 		return fail(resp.StatusCode, ReasonBadResponse, fmt.Sprintf("answer of %d bytes larger than %d bytes", resp.ContentLength, c.maxBody), nil)
 	}
-	body := &bodyReader{r: resp.Body, n: c.maxBody}
+	body = &bodyReader{r: resp.Body, n: c.maxBody}
 	if err := decodeJSON(body, out); err != nil {
 		switch {
 		case body.exceeded:
@@ -600,25 +607,36 @@ func (c *Client) attempt(ctx context.Context, endpoint, tgt string, u *url.URL, 
 	return nil
 }
 
-// streamReader returns the streaming reader for out, or nil for a type
-// left to encoding/json.
-func streamReader(out any) func(*decoder) {
+// streamReader returns out as its streaming reader, or nil for a type left
+// to encoding/json.
+func streamReader(out any) streamDecodable {
 	switch v := out.(type) {
 	case *CacheStatus:
-		return v.readJSON
+		return v
 	case *[]CacheStatus:
-		return func(d *decoder) { readSlice(d, v) }
+		return (*cacheStatusList)(v)
 	case *Export:
-		return v.readJSON
+		return v
 	case *[]Export:
-		return func(d *decoder) { readSlice(d, v) }
+		return (*exportList)(v)
 	case *[]Execution:
-		return func(d *decoder) { readSlice(d, v) }
+		return (*executionList)(v)
 	case *CacheSettings:
-		return v.readJSON
+		return v
 	}
 	return nil
 }
+
+// The lists of answers, with their streaming readers.
+type (
+	cacheStatusList []CacheStatus
+	exportList      []Export
+	executionList   []Execution
+)
+
+func (l *cacheStatusList) readJSON(d *decoder) { readSlice(d, (*[]CacheStatus)(l)) }
+func (l *exportList) readJSON(d *decoder)      { readSlice(d, (*[]Export)(l)) }
+func (l *executionList) readJSON(d *decoder)   { readSlice(d, (*[]Execution)(l)) }
 
 // errTrailingData is a 2xx answer with more after its JSON value.
 var errTrailingData = errors.New("data after the JSON value")
@@ -633,8 +651,8 @@ func decodeJSON(r io.Reader, out any) error {
 	if v := reflect.ValueOf(out); v.Kind() == reflect.Pointer && !v.IsNil() {
 		v.Elem().SetZero()
 	}
-	if read := streamReader(out); read != nil {
-		return decodeStream(r, read)
+	if v := streamReader(out); v != nil {
+		return decodeStream(r, v)
 	}
 	dec := json.NewDecoder(r)
 	if err := dec.Decode(out); err != nil {
@@ -657,6 +675,7 @@ type bodyReader struct {
 	r        io.Reader
 	n        int64
 	exceeded bool
+	atEOF    bool // the answer was read to its end
 	err      error
 }
 
@@ -672,6 +691,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 			b.exceeded = true
 			return 0, errTooLarge
 		case err == io.EOF:
+			b.atEOF = true
 			return 0, io.EOF
 		case err != nil && b.err == nil:
 			b.err = err
@@ -683,7 +703,10 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	}
 	n, err := b.r.Read(p)
 	b.n -= int64(n)
-	if err != nil && err != io.EOF && b.err == nil {
+	switch {
+	case err == io.EOF:
+		b.atEOF = true
+	case err != nil && b.err == nil:
 		b.err = err
 	}
 	return n, err

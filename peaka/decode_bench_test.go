@@ -25,7 +25,7 @@ func BenchmarkDecodeCacheStatus(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var s CacheStatus
-			if err := decodeStream(bytes.NewReader(body), s.readJSON); err != nil {
+			if err := decodeStream(bytes.NewReader(body), &s); err != nil {
 				b.Fatal(err)
 			}
 		}

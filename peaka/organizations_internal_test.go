@@ -37,8 +37,11 @@ func TestRoute(t *testing.T) {
 		{"/a b", "/a%20b", EndpointExport, []string{"p", "x"}, "/a%20b/data/projects/p/exports/x", "/a b/data/projects/p/exports/x", "project p export x"},
 	} {
 		r := route(tc.prefix, tc.escapedPrefix, tc.template, tc.ids...)
-		if r.escaped != tc.escaped || r.plain != tc.plain || r.target != tc.target {
-			t.Errorf("route(%q, %s, %q) = %+v; want %q, %q, %q", tc.prefix, tc.template, tc.ids, r, tc.escaped, tc.plain, tc.target)
+		if r.escaped != tc.escaped || r.plain != tc.plain {
+			t.Errorf("route(%q, %s, %q) = %+v; want %q, %q", tc.prefix, tc.template, tc.ids, r, tc.escaped, tc.plain)
+		}
+		if target := routeTarget(tc.template, tc.ids...); target != tc.target {
+			t.Errorf("routeTarget(%s, %q) = %q; want %q", tc.template, tc.ids, target, tc.target)
 		}
 	}
 }

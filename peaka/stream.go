@@ -62,22 +62,31 @@ type decoder struct {
 
 type decodePanic struct{ err error }
 
-// decoderBuffers holds read buffers between answers, so that thousands of
-// answers per scrape do not each allocate one: a cache in the way of
-// encoding/json's own pools, with nothing in it that outlives a decode
-// (a buffer is cleared before it goes back, so no answer's bytes linger).
-var decoderBuffers = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
+// decoders holds decoders and their read buffers between answers, so that
+// thousands of answers per scrape do not each allocate them: a cache in the
+// way of encoding/json's own pools, with nothing in it that outlives a
+// decode (buffers are cleared before a decoder goes back, so no answer's
+// bytes linger).
+var decoders = sync.Pool{New: func() any { return &decoder{buf: make([]byte, 8<<10)} }}
 
-// decodeStream decodes exactly one JSON value from r with read; anything
-// but white space after it is an error.
-func decodeStream(r io.Reader, read func(*decoder)) (err error) {
-	bp := decoderBuffers.Get().(*[]byte)
-	d := &decoder{r: r, buf: *bp, keep: -1, hold: -1}
+// maxPooledBuffer bounds the buffers kept in decoders: one that grew for a
+// long token is left to the garbage collector.
+const maxPooledBuffer = 64 << 10
+
+// streamDecodable is an answer type with a streaming reader (readers.go).
+type streamDecodable interface{ readJSON(d *decoder) }
+
+// decodeStream decodes exactly one JSON value from r with v's reader;
+// anything but white space after it is an error.
+func decodeStream(r io.Reader, v streamDecodable) (err error) {
+	d := decoders.Get().(*decoder)
+	*d = decoder{r: r, buf: d.buf, scratch: d.scratch[:0], keep: -1, hold: -1}
 	defer func() {
-		if len(d.buf) <= 64<<10 {
+		if len(d.buf) <= maxPooledBuffer && cap(d.scratch) <= maxPooledBuffer {
 			clear(d.buf) // compaction leaves old bytes past end too
-			*bp = d.buf
-			decoderBuffers.Put(bp)
+			clear(d.scratch[:cap(d.scratch)])
+			*d = decoder{buf: d.buf, scratch: d.scratch}
+			decoders.Put(d)
 		}
 		if v := recover(); v != nil {
 			p, ok := v.(decodePanic)
@@ -94,7 +103,7 @@ func decodeStream(r io.Reader, read func(*decoder)) (err error) {
 	if !d.more() {
 		d.failEnd()
 	}
-	read(d)
+	v.readJSON(d)
 	d.space()
 	if d.more() {
 		panic(decodePanic{&decodeError{offset: d.consumed + int64(d.pos), msg: errTrailingData.Error(), err: errTrailingData}})
