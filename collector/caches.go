@@ -36,24 +36,24 @@ const maxActionSeries = 32
 // was read; cache_up (for every cache) comes first, in writeCaches.
 var cacheWriters = []struct {
 	family
-	write func(x *expositionWriter, project, id string, s *peaka.CacheStatus, withLogs bool)
+	write func(x *expositionWriter, project, id escaped, s *peaka.CacheStatus, withLogs bool)
 }{
-	{cacheInfoFamily, func(x *expositionWriter, project, id string, s *peaka.CacheStatus, _ bool) {
-		x.sample(1, project, id, labelValue(s.CatalogID), labelValue(s.SchemaName), labelValue(s.TableName))
+	{cacheInfoFamily, func(x *expositionWriter, project, id escaped, s *peaka.CacheStatus, _ bool) {
+		x.sample(1, project, id, exposed(s.CatalogID), exposed(s.SchemaName), exposed(s.TableName))
 	}},
-	{cacheStatusFamily, func(x *expositionWriter, project, id string, s *peaka.CacheStatus, _ bool) {
+	{cacheStatusFamily, func(x *expositionWriter, project, id escaped, s *peaka.CacheStatus, _ bool) {
 		x.stateSet(peaka.CacheStatuses, s.Status, project, id)
 	}},
-	{execStatusFamily, eachExecution(func(x *expositionWriter, project, id, kind string, e *peaka.Execution) {
+	{execStatusFamily, eachExecution(func(x *expositionWriter, project, id, kind escaped, e *peaka.Execution) {
 		x.stateSet(peaka.ExecutionStatuses, e.Status, project, id, kind)
 	})},
-	{execRecordsFamily, eachExecution(func(x *expositionWriter, project, id, kind string, e *peaka.Execution) {
+	{execRecordsFamily, eachExecution(func(x *expositionWriter, project, id, kind escaped, e *peaka.Execution) {
 		p := e.Progress
 		if p == nil {
 			return
 		}
 		for _, r := range [...]struct {
-			kind string
+			kind escaped
 			v    *int64
 		}{
 			{"cached", p.NumberOfCachedRecords},
@@ -66,30 +66,30 @@ var cacheWriters = []struct {
 			}
 		}
 	})},
-	{execCreatedFamily, eachExecution(func(x *expositionWriter, project, id, kind string, e *peaka.Execution) {
+	{execCreatedFamily, eachExecution(func(x *expositionWriter, project, id, kind escaped, e *peaka.Execution) {
 		if !e.CreatedAt.IsZero() {
 			x.sample(e.CreatedAt.Seconds(), project, id, kind)
 		}
 	})},
-	{execUpdatedFamily, eachExecution(func(x *expositionWriter, project, id, kind string, e *peaka.Execution) {
+	{execUpdatedFamily, eachExecution(func(x *expositionWriter, project, id, kind escaped, e *peaka.Execution) {
 		if !e.UpdatedAt.IsZero() {
 			x.sample(e.UpdatedAt.Seconds(), project, id, kind)
 		}
 	})},
-	{execFinishedFamily, eachExecution(func(x *expositionWriter, project, id, kind string, e *peaka.Execution) {
+	{execFinishedFamily, eachExecution(func(x *expositionWriter, project, id, kind escaped, e *peaka.Execution) {
 		if !e.FinishedAt.IsZero() {
 			x.sample(e.FinishedAt.Seconds(), project, id, kind)
 		}
 	})},
-	{execDurationFamily, eachExecution(func(x *expositionWriter, project, id, kind string, e *peaka.Execution) {
+	{execDurationFamily, eachExecution(func(x *expositionWriter, project, id, kind escaped, e *peaka.Execution) {
 		if !e.FinishedAt.IsZero() && !e.CreatedAt.IsZero() && !e.FinishedAt.Before(e.CreatedAt.Time) {
 			x.sample(e.FinishedAt.Sub(e.CreatedAt.Time).Seconds(), project, id, kind)
 		}
 	})},
-	{execErrorFamily, eachExecution(func(x *expositionWriter, project, id, kind string, e *peaka.Execution) {
+	{execErrorFamily, eachExecution(func(x *expositionWriter, project, id, kind escaped, e *peaka.Execution) {
 		x.sample(boolValue(e.HasError()), project, id, kind)
 	})},
-	{lastActionFamily, func(x *expositionWriter, project, id string, s *peaka.CacheStatus, withLogs bool) {
+	{lastActionFamily, func(x *expositionWriter, project, id escaped, s *peaka.CacheStatus, withLogs bool) {
 		if withLogs {
 			writeActionLogs(x, project, id, s.CacheActionLogs)
 		}
@@ -97,8 +97,8 @@ var cacheWriters = []struct {
 }
 
 // eachExecution adapts a per-execution writer to both slots of a cache.
-func eachExecution(f func(x *expositionWriter, project, id, kind string, e *peaka.Execution)) func(*expositionWriter, string, string, *peaka.CacheStatus, bool) {
-	return func(x *expositionWriter, project, id string, s *peaka.CacheStatus, _ bool) {
+func eachExecution(f func(x *expositionWriter, project, id, kind escaped, e *peaka.Execution)) func(*expositionWriter, escaped, escaped, *peaka.CacheStatus, bool) {
+	return func(x *expositionWriter, project, id escaped, s *peaka.CacheStatus, _ bool) {
 		if e := s.LastIncrementalCacheExecution; e != nil {
 			f(x, project, id, executionIncremental, e)
 		}
@@ -113,7 +113,7 @@ func (r *Result) writeCaches(x *expositionWriter) {
 	x.begin(cacheUpFamily)
 	for _, pr := range r.projects {
 		for _, c := range pr.caches {
-			c.label = labelValue(c.id) // once, for every family below
+			c.label = exposed(c.id) // once, for every family below
 			x.sample(boolValue(c.err == nil && c.status != nil), pr.label, c.label)
 		}
 	}
@@ -129,8 +129,8 @@ func (r *Result) writeCaches(x *expositionWriter) {
 	}
 }
 
-func writeActionLogs(x *expositionWriter, project, id string, logs []peaka.ActionLog) {
-	type key struct{ action, cacheType, scheduled string }
+func writeActionLogs(x *expositionWriter, project, id escaped, logs []peaka.ActionLog) {
+	type key struct{ action, cacheType, scheduled escaped }
 	var (
 		order  [maxActionSeries]key
 		newest [maxActionSeries]float64
@@ -140,7 +140,7 @@ func writeActionLogs(x *expositionWriter, project, id string, logs []peaka.Actio
 		if l.Timestamp.IsZero() {
 			continue
 		}
-		k := key{labelValue(l.Action), labelValue(l.CacheType), boolLabel(l.IsScheduled)}
+		k := key{exposed(l.Action), exposed(l.CacheType), boolLabel(l.IsScheduled)}
 		ts := l.Timestamp.Seconds()
 		i := 0
 		for i < n && order[i] != k {

@@ -460,11 +460,11 @@ func (c *cacheStates) write(x *expositionWriter, projects map[string]bool) {
 		return cmp.Or(strings.Compare(a.project, b.project), strings.Compare(a.cache, b.cache))
 	})
 	// Label values once per cache, not once per family.
-	labels := make([][2]string, len(keys))
+	labels := make([][2]escaped, len(keys))
 	for i, k := range keys {
-		labels[i] = [2]string{labelValue(k.project), labelValue(k.cache)}
+		labels[i] = [2]escaped{exposed(k.project), exposed(k.cache)}
 	}
-	each := func(f family, write func(project, id string, cs *cacheState)) {
+	each := func(f family, write func(project, id escaped, cs *cacheState)) {
 		x.begin(f)
 		for i, k := range keys {
 			cs := c.m[k]
@@ -473,22 +473,22 @@ func (c *cacheStates) write(x *expositionWriter, projects map[string]bool) {
 			cs.mu.Unlock()
 		}
 	}
-	each(executionsTotalFamily, func(project, id string, cs *cacheState) {
+	each(executionsTotalFamily, func(project, id escaped, cs *cacheState) {
 		writeCounts(x, project, id, &cs.executions, finishedStatuses, executionsOrder, cs.otherExecutions)
 	})
-	each(recordsTotalFamily, func(project, id string, cs *cacheState) {
+	each(recordsTotalFamily, func(project, id escaped, cs *cacheState) {
 		writeCounts(x, project, id, &cs.records, recordKinds, recordsOrder, cs.otherRecords)
 	})
-	each(historyGapsFamily, func(project, id string, cs *cacheState) {
+	each(historyGapsFamily, func(project, id escaped, cs *cacheState) {
 		x.sample(cs.gaps, project, id)
 	})
-	each(scheduleParseErrorsFamily, func(project, id string, cs *cacheState) {
+	each(scheduleParseErrorsFamily, func(project, id escaped, cs *cacheState) {
 		x.sample(cs.parseErrors, project, id)
 	})
-	each(scheduleIntervalFamily, func(project, id string, cs *cacheState) {
+	each(scheduleIntervalFamily, func(project, id escaped, cs *cacheState) {
 		for i, v := range cs.intervals {
 			if v > 0 {
-				x.sample(v, project, id, executionKinds[i])
+				x.sample(v, project, id, escaped(executionKinds[i]))
 			}
 		}
 	})
@@ -522,10 +522,10 @@ func labelOrder(second []string) [][2]int {
 // writeCounts writes a per-kind array (every series, zeros included, so
 // that increase() sees the first run) and the odd ones beside it, sorted
 // by labels.
-func writeCounts(x *expositionWriter, project, id string, a *[2][3]float64, second []string, order [][2]int, other map[[2]string]float64) {
+func writeCounts(x *expositionWriter, project, id escaped, a *[2][3]float64, second []string, order [][2]int, other map[[2]string]float64) {
 	if len(other) == 0 {
 		for _, c := range order {
-			x.sample(a[c[0]][c[1]], project, id, executionKinds[c[0]], second[c[1]])
+			x.sample(a[c[0]][c[1]], project, id, escaped(executionKinds[c[0]]), escaped(second[c[1]]))
 		}
 		return
 	}
@@ -540,6 +540,6 @@ func writeCounts(x *expositionWriter, project, id string, a *[2][3]float64, seco
 		return cmp.Or(strings.Compare(a.key[0], b.key[0]), strings.Compare(a.key[1], b.key[1]))
 	})
 	for _, c := range out {
-		x.sample(c.v, project, id, c.key[0], c.key[1])
+		x.sample(c.v, project, id, exposed(c.key[0]), exposed(c.key[1]))
 	}
 }

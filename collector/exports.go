@@ -25,54 +25,54 @@ var (
 // presigned URLs are left out on purpose.
 var exportWriters = []struct {
 	family
-	write func(x *expositionWriter, project, id string, r *exportResult)
+	write func(x *expositionWriter, project, id escaped, r *exportResult)
 }{
-	{exportInfoFamily, func(x *expositionWriter, project, id string, r *exportResult) {
+	{exportInfoFamily, func(x *expositionWriter, project, id escaped, r *exportResult) {
 		ex := r.export
 		x.sample(1, project, id,
-			labelValue(ex.Format), labelValue(ex.Compression), labelValue(ex.Source), labelValue(ex.QueryID),
-			labelValue(ex.CatalogID), labelValue(ex.SchemaName), labelValue(ex.TableName),
-			labelValue(ex.ClientSource), labelValue(ex.APIKeyPrefix))
+			exposed(ex.Format), exposed(ex.Compression), exposed(ex.Source), exposed(ex.QueryID),
+			exposed(ex.CatalogID), exposed(ex.SchemaName), exposed(ex.TableName),
+			exposed(ex.ClientSource), exposed(ex.APIKeyPrefix))
 	}},
-	{exportStatusFamily, func(x *expositionWriter, project, id string, r *exportResult) {
+	{exportStatusFamily, func(x *expositionWriter, project, id escaped, r *exportResult) {
 		x.stateSet(peaka.ExportStatuses, r.export.Status, project, id)
 	}},
-	{exportRowsFamily, func(x *expositionWriter, project, id string, r *exportResult) {
+	{exportRowsFamily, func(x *expositionWriter, project, id escaped, r *exportResult) {
 		if v := r.export.RowCount; v != nil {
 			x.sample(float64(*v), project, id)
 		}
 	}},
-	{exportBytesFamily, func(x *expositionWriter, project, id string, r *exportResult) {
+	{exportBytesFamily, func(x *expositionWriter, project, id escaped, r *exportResult) {
 		if v := r.export.Bytes; v != nil {
 			x.sample(float64(*v), project, id)
 		}
 	}},
-	{exportDurFamily, func(x *expositionWriter, project, id string, r *exportResult) {
+	{exportDurFamily, func(x *expositionWriter, project, id escaped, r *exportResult) {
 		if v := r.export.DurationMs; v != nil {
 			x.sample(float64(*v)/1000, project, id)
 		}
 	}},
-	{exportFilesFamily, func(x *expositionWriter, project, id string, r *exportResult) {
+	{exportFilesFamily, func(x *expositionWriter, project, id escaped, r *exportResult) {
 		if !r.fromList {
 			x.sample(float64(len(r.export.Files)), project, id)
 		}
 	}},
-	{exportCreatedFamily, func(x *expositionWriter, project, id string, r *exportResult) {
+	{exportCreatedFamily, func(x *expositionWriter, project, id escaped, r *exportResult) {
 		if t := r.export.CreatedAt; !t.IsZero() {
 			x.sample(t.Seconds(), project, id)
 		}
 	}},
-	{exportExpiresFamily, func(x *expositionWriter, project, id string, r *exportResult) {
+	{exportExpiresFamily, func(x *expositionWriter, project, id escaped, r *exportResult) {
 		if t := r.export.ExpiresAt; !t.IsZero() {
 			x.sample(t.Seconds(), project, id)
 		}
 	}},
-	{exportDlFamily, func(x *expositionWriter, project, id string, r *exportResult) {
+	{exportDlFamily, func(x *expositionWriter, project, id escaped, r *exportResult) {
 		if v := r.export.Downloadable; v != nil {
 			x.sample(boolValue(*v), project, id)
 		}
 	}},
-	{exportErrorFamily, func(x *expositionWriter, project, id string, r *exportResult) {
+	{exportErrorFamily, func(x *expositionWriter, project, id escaped, r *exportResult) {
 		x.sample(boolValue(r.export.Error != ""), project, id)
 	}},
 }
@@ -82,7 +82,7 @@ func (r *Result) writeExports(x *expositionWriter) {
 	x.begin(exportUpFamily)
 	for _, pr := range r.projects {
 		for _, ex := range pr.exports {
-			ex.label = labelValue(ex.id) // once, for every family below
+			ex.label = exposed(ex.id) // once, for every family below
 			x.sample(boolValue(ex.err == nil && ex.export != nil), pr.label, ex.label)
 		}
 	}

@@ -60,8 +60,8 @@ func (x *expositionWriter) begin(f family) {
 }
 
 // sample writes one series of the current family; labelValues match the
-// family's label names.
-func (x *expositionWriter) sample(v float64, labelValues ...string) {
+// family's label names, escaped already.
+func (x *expositionWriter) sample(v float64, labelValues ...escaped) {
 	// The line is built in bufio's own free space where a long line fits,
 	// so that writing it copies nothing; else in buf, and copied.
 	b, own := x.buf[:0], true
@@ -89,7 +89,7 @@ func (x *expositionWriter) sample(v float64, labelValues ...string) {
 			}
 			b = append(b, x.fam.labels[i]...)
 			b = append(b, '=', '"')
-			b = appendEscaped(b, labelValues[i], true)
+			b = append(b, labelValues[i]...)
 			b = append(b, '"')
 		}
 		b = append(b, '}')
@@ -106,18 +106,18 @@ func (x *expositionWriter) sample(v float64, labelValues ...string) {
 // stateSet writes one series per known value, 1 for current, and one more
 // for current when it is not among the known values: an undocumented value
 // must show rather than vanish.
-func (x *expositionWriter) stateSet(known []string, current string, labelValues ...string) {
-	var room [8]string // no allocation for the usual few labels
+func (x *expositionWriter) stateSet(known []string, current string, labelValues ...escaped) {
+	var room [8]escaped // no allocation for the usual few labels
 	lv := append(append(room[:0], labelValues...), "")
 	last := len(lv) - 1
 	found := false
 	for _, s := range known {
-		lv[last] = s
+		lv[last] = escaped(s) // the API's documented values need no escaping
 		found = found || s == current
 		x.sample(boolValue(s == current), lv...)
 	}
 	if !found && current != "" {
-		lv[last] = labelValue(current)
+		lv[last] = exposed(current)
 		x.sample(1, lv...)
 	}
 }

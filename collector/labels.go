@@ -27,7 +27,27 @@ func labelValue(s string) string {
 	return s[:cut]
 }
 
-func boolLabel(b *bool) string {
+// escaped is a label value as the text format writes it between its quotes:
+// valid UTF-8, cut to maxLabelValueLength, with backslash, double quote and
+// newline escaped. exposed makes one from any string; a constant of this
+// package converts directly when it needs no escaping (labels_test.go
+// checks every such set), so the writer copies values as they are instead
+// of escaping the same few strings in every one of a cache's fifty series.
+type escaped string
+
+// exposed returns s as a label value for the exposition; s itself, without
+// a copy, when it needs neither cutting nor escaping.
+func exposed(s string) escaped {
+	s = labelValue(s)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\\' || c == '"' || c == '\n' {
+			return escaped(appendEscaped(make([]byte, 0, len(s)+8), s, true))
+		}
+	}
+	return escaped(s)
+}
+
+func boolLabel(b *bool) escaped {
 	if b == nil {
 		return ""
 	}

@@ -43,7 +43,7 @@ var (
 
 type cacheResult struct {
 	id       string
-	label    string // id as a label value, set when written
+	label    escaped // id as a label value, set when written
 	withLogs bool
 	status   *peaka.CacheStatus
 	err      error
@@ -55,7 +55,7 @@ type cacheResult struct {
 
 type exportResult struct {
 	id       string
-	label    string // id as a label value, set when written
+	label    escaped // id as a label value, set when written
 	fromList bool
 	export   *peaka.Export
 	err      error
@@ -65,7 +65,7 @@ type exportResult struct {
 // writes only its own fields, so the jobs need no lock.
 type projectResult struct {
 	cfg     *config.Project
-	label   string         // the project ID as a label value
+	label   escaped        // the project ID as a label value
 	caches  []*cacheResult // named caches, then (after merge) listed ones
 	exports []*exportResult
 
@@ -108,7 +108,7 @@ func (e *Exporter) scrapeProjects(ctx context.Context, cfg *config.Config, proje
 	now := e.now()
 	every := cfg.Peaka.SettingsRefresh.D()
 	for _, p := range projects {
-		pr := &projectResult{cfg: p, label: labelValue(p.ID), recentExports: p.Exports.Recent > 0}
+		pr := &projectResult{cfg: p, label: exposed(p.ID), recentExports: p.Exports.Recent > 0}
 		pr.listCaches = p.Caches.All || e.lists.prefer(p.ID, len(p.Caches.IDs), now, cfg.Peaka.SettingsRefresh.D())
 		res.projects = append(res.projects, pr)
 		var pc *peaka.Client
@@ -440,6 +440,6 @@ func (r *Result) write(x *expositionWriter) {
 	x.sample(r.duration.Seconds())
 	x.begin(scrapeTargetsFamily)
 	for _, k := range targetKinds {
-		x.sample(float64(r.targets[k]), k)
+		x.sample(float64(r.targets[k]), escaped(k)) // a constant
 	}
 }

@@ -1,7 +1,9 @@
 package peaka
 
 import (
+	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +23,14 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
 	retries  *prometheus.CounterVec
+	// answeredOK holds, by endpoint, the series of answered requests with
+	// status 200, looked up once: nearly every request ends there.
+	answeredOK sync.Map // endpoint → *answeredSeries
+}
+
+type answeredSeries struct {
+	duration prometheus.Observer
+	requests prometheus.Counter
 }
 
 // NewMetrics returns unregistered request metrics; register them once.
@@ -84,18 +94,21 @@ func (m *Metrics) answered(endpoint string, code int, start time.Time) {
 		return
 	}
 	m.inFlight.Dec()
-	if code == 0 {
-		return
+	switch {
+	case code == 0:
+	case code == http.StatusOK:
+		s, ok := m.answeredOK.Load(endpoint)
+		if !ok {
+			s, _ = m.answeredOK.LoadOrStore(endpoint, &answeredSeries{
+				duration: m.duration.WithLabelValues(endpoint),
+				requests: m.requests.WithLabelValues(endpoint, "200"),
+			})
+		}
+		as := s.(*answeredSeries)
+		as.duration.Observe(time.Since(start).Seconds())
+		as.requests.Inc()
+	default:
+		m.duration.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
+		m.requests.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
 	}
-	m.duration.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
-	m.requests.WithLabelValues(endpoint, codeLabel(code)).Inc()
-}
-
-// codeLabel is the code label of status: its digits, without an
-// allocation for the status of nearly every answer.
-func codeLabel(status int) string {
-	if status == 200 {
-		return "200"
-	}
-	return strconv.Itoa(status)
 }
