@@ -19,7 +19,7 @@ func TestExposedEscapesForTheTextFormat(t *testing.T) {
 		{"two\nlines", `two\nlines`},
 		{"tab\tstays", "tab\tstays"},
 		{"bad \xff utf-8", "bad \uFFFD utf-8"},
-		{strings.Repeat("é", 100), escaped(strings.Repeat("é", 64))}, // cut at 128 bytes, on a rune boundary
+		{strings.Repeat("é", 100), escaped(strings.Repeat("é", 64))},   // cut at 128 bytes, on a rune boundary
 		{strings.Repeat(`"`, 200), escaped(strings.Repeat(`\"`, 128))}, // cut first, then escaped
 	} {
 		if got := exposed(tc.in); got != tc.want {
