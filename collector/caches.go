@@ -130,9 +130,18 @@ func (r *Result) writeCaches(x *expositionWriter) {
 }
 
 func writeActionLogs(x *expositionWriter, project, id escaped, logs []peaka.ActionLog) {
-	type key struct{ action, cacheType, scheduled escaped }
+	// A series is found by the values as the API sent them, and their
+	// label values are made once per series: a cache's log has dozens of
+	// entries but a few series. Two values may make the same label value
+	// (cut to the length limit), so a new pair is looked up by its label
+	// values too: one series each.
+	type (
+		raw   struct{ action, cacheType string }
+		label struct{ action, cacheType, scheduled escaped }
+	)
 	var (
-		order  [maxActionSeries]key
+		raws   [maxActionSeries]raw
+		labels [maxActionSeries]label
 		newest [maxActionSeries]float64
 		n      int
 	)
@@ -140,21 +149,29 @@ func writeActionLogs(x *expositionWriter, project, id escaped, logs []peaka.Acti
 		if l.Timestamp.IsZero() {
 			continue
 		}
-		k := key{exposed(l.Action), exposed(l.CacheType), boolLabel(l.IsScheduled)}
-		ts := l.Timestamp.Seconds()
+		r, scheduled := raw{l.Action, l.CacheType}, boolLabel(l.IsScheduled)
 		i := 0
-		for i < n && order[i] != k {
+		for i < n && (raws[i] != r || labels[i].scheduled != scheduled) {
 			i++
 		}
-		switch {
-		case i < n:
-			newest[i] = max(newest[i], ts)
-		case n < maxActionSeries:
-			order[n], newest[n] = k, ts
-			n++
+		if i == n {
+			lb := label{exposed(l.Action), exposed(l.CacheType), scheduled}
+			i = 0
+			for i < n && labels[i] != lb {
+				i++
+			}
+			if i == n {
+				if n == maxActionSeries {
+					continue
+				}
+				raws[n], labels[n], newest[n] = r, lb, l.Timestamp.Seconds()
+				n++
+				continue
+			}
 		}
+		newest[i] = max(newest[i], l.Timestamp.Seconds())
 	}
 	for i := range n {
-		x.sample(newest[i], project, id, order[i].action, order[i].cacheType, order[i].scheduled)
+		x.sample(newest[i], project, id, labels[i].action, labels[i].cacheType, labels[i].scheduled)
 	}
 }

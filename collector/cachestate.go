@@ -459,15 +459,16 @@ func (c *cacheStates) write(x *expositionWriter, projects map[string]bool) {
 	slices.SortFunc(keys, func(a, b cacheKey) int {
 		return cmp.Or(strings.Compare(a.project, b.project), strings.Compare(a.cache, b.cache))
 	})
-	// Label values once per cache, not once per family.
+	// Label values and states once per cache, not once per family.
 	labels := make([][2]escaped, len(keys))
+	states := make([]*cacheState, len(keys))
 	for i, k := range keys {
 		labels[i] = [2]escaped{exposed(k.project), exposed(k.cache)}
+		states[i] = c.m[k]
 	}
 	each := func(f family, write func(project, id escaped, cs *cacheState)) {
 		x.begin(f)
-		for i, k := range keys {
-			cs := c.m[k]
+		for i, cs := range states {
 			cs.mu.Lock()
 			write(labels[i][0], labels[i][1], cs)
 			cs.mu.Unlock()

@@ -146,9 +146,9 @@ func appendEscaped(b []byte, s string, quote bool) []byte {
 }
 
 // appendFloat formats v as expfmt's text encoder does: strconv's shortest
-// 'g', except that -0 is written 0. Whole numbers below a million (most
-// values) are written as their digits without the float formatting: 'g'
-// only turns to exponents from 1e6 on.
+// 'g', except that -0 is written 0. Whole numbers (counts, and timestamps
+// in whole seconds) are written from their integer digits without the
+// float formatting.
 func appendFloat(b []byte, v float64) []byte {
 	switch {
 	case math.IsInf(v, 1):
@@ -159,8 +159,38 @@ func appendFloat(b []byte, v float64) []byte {
 		return append(b, "NaN"...)
 	case v == math.Trunc(v) && math.Abs(v) < 1e6:
 		return strconv.AppendInt(b, int64(v), 10)
+	case v == math.Trunc(v) && math.Abs(v) < 1<<53:
+		return appendWholeExp(b, int64(v))
 	}
 	return strconv.AppendFloat(b, v, 'g', -1, 64)
+}
+
+// appendWholeExp writes a whole number n, 1e6 <= |n| < 2^53, as shortest
+// 'g' does: in exponent form (from 1e6 on), with the integer's digits less
+// its trailing zeros as the mantissa. Below 2^53 every integer is a float
+// of its own, whose shortest decimal form is therefore its own digits.
+func appendWholeExp(b []byte, n int64) []byte {
+	if n < 0 {
+		b = append(b, '-')
+		n = -n
+	}
+	var room [20]byte
+	d := strconv.AppendInt(room[:0], n, 10)
+	exp := len(d) - 1
+	k := len(d)
+	for k > 1 && d[k-1] == '0' {
+		k--
+	}
+	b = append(b, d[0])
+	if k > 1 {
+		b = append(b, '.')
+		b = append(b, d[1:k]...)
+	}
+	b = append(b, 'e', '+')
+	if exp < 10 {
+		b = append(b, '0')
+	}
+	return strconv.AppendInt(b, int64(exp), 10)
 }
 
 // ExpositionContentType is the content type WriteExposition writes.

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"testing"
 )
@@ -18,6 +19,20 @@ func TestAppendFloatMatchesExpfmt(t *testing.T) {
 		}
 		if got := string(appendFloat(nil, v)); got != want {
 			t.Errorf("appendFloat(%v) = %q, want %q", v, got, want)
+		}
+	}
+	// Whole numbers on both sides of each shortcut's edge, and many
+	// between: timestamps, counts, sizes.
+	edges := []float64{1e6 - 1, 1e6, 1e6 + 1, 1e9, 1772366400, 1e10, 1<<53 - 1, 1 << 53, 1<<53 + 2, 9.99e15, 1e16}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		edges = append(edges, math.Trunc(math.Pow(10, 6+rng.Float64()*10)))
+	}
+	for _, v := range edges {
+		for _, v := range []float64{v, -v} {
+			if got, want := string(appendFloat(nil, v)), strconv.FormatFloat(v, 'g', -1, 64); got != want {
+				t.Fatalf("appendFloat(%v) = %q, want %q", v, got, want)
+			}
 		}
 	}
 	for v, want := range map[float64]string{math.Inf(1): "+Inf", math.Inf(-1): "-Inf"} {

@@ -51,7 +51,7 @@ func (s *CacheStatus) readJSON(d *decoder) {
 		case 7:
 			readPtr(d, &s.LastFullRefreshCacheExecution)
 		case 8:
-			readSlice(d, &s.CacheActionLogs)
+			readSliceExact(d, &s.CacheActionLogs, &d.actionLogs)
 		default:
 			d.skip()
 		}

@@ -58,6 +58,9 @@ type decoder struct {
 	depth    int
 	rerr     error // the reader's last error, io.EOF at its end
 	scratch  []byte
+	// actionLogs is where a cache's action log is read before it is
+	// copied into a slice of its exact length (readSliceExact).
+	actionLogs []ActionLog
 }
 
 type decodePanic struct{ err error }
@@ -69,9 +72,12 @@ type decodePanic struct{ err error }
 // bytes linger).
 var decoders = sync.Pool{New: func() any { return &decoder{buf: make([]byte, 8<<10)} }}
 
-// maxPooledBuffer bounds the buffers kept in decoders: one that grew for a
-// long token is left to the garbage collector.
-const maxPooledBuffer = 64 << 10
+// maxPooledBuffer and maxPooledActionLogs bound what decoders keep: one
+// that grew for a long token or log is left to the garbage collector.
+const (
+	maxPooledBuffer     = 64 << 10
+	maxPooledActionLogs = 1024
+)
 
 // streamDecodable is an answer type with a streaming reader (readers.go).
 type streamDecodable interface{ readJSON(d *decoder) }
@@ -80,12 +86,13 @@ type streamDecodable interface{ readJSON(d *decoder) }
 // anything but white space after it is an error.
 func decodeStream(r io.Reader, v streamDecodable) (err error) {
 	d := decoders.Get().(*decoder)
-	*d = decoder{r: r, buf: d.buf, scratch: d.scratch[:0], keep: -1, hold: -1}
+	*d = decoder{r: r, buf: d.buf, scratch: d.scratch[:0], actionLogs: d.actionLogs, keep: -1, hold: -1}
 	defer func() {
-		if len(d.buf) <= maxPooledBuffer && cap(d.scratch) <= maxPooledBuffer {
+		if len(d.buf) <= maxPooledBuffer && cap(d.scratch) <= maxPooledBuffer && cap(d.actionLogs) <= maxPooledActionLogs {
 			clear(d.buf) // compaction leaves old bytes past end too
 			clear(d.scratch[:cap(d.scratch)])
-			*d = decoder{buf: d.buf, scratch: d.scratch}
+			clear(d.actionLogs[:cap(d.actionLogs)]) // an error may have left some half read
+			*d = decoder{buf: d.buf, scratch: d.scratch, actionLogs: d.actionLogs}
 			decoders.Put(d)
 		}
 		if v := recover(); v != nil {
@@ -590,8 +597,17 @@ func (f fieldSet) index(key []byte, hint int) int {
 			return i
 		}
 	}
+	// A key of ASCII bytes only can fold to a name of its own length only;
+	// checking that first keeps unknown keys cheap.
+	ascii := true
+	for _, c := range key {
+		if c >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
 	for i, name := range f {
-		if foldEqual(key, name) {
+		if (!ascii || len(key) == len(name)) && foldEqual(key, name) {
 			return i
 		}
 	}
@@ -821,4 +837,30 @@ func readSlice[T any, P reader[T]](d *decoder, s *[]T) {
 		v = []T{}
 	}
 	*s = v
+}
+
+// readSliceExact reads an array as readSlice does, but first into scratch
+// (kept by the decoder from answer to answer, and zero between uses), then
+// into a slice of exactly its length: for the arrays inside answers, which
+// are kept until the exposition is written, no growth steps and no unused
+// capacity. A slice that holds elements already (a repeated key) is read
+// by readSlice, which reuses them as encoding/json does.
+func readSliceExact[T any, P reader[T]](d *decoder, s *[]T, scratch *[]T) {
+	if *s != nil {
+		readSlice[T, P](d, s)
+		return
+	}
+	v := (*scratch)[:0]
+	readSlice[T, P](d, &v)
+	switch {
+	case v == nil:
+		*s = nil
+	case len(v) == 0:
+		*s = []T{}
+	default:
+		*s = make([]T, len(v))
+		copy(*s, v)
+		*scratch = v
+		clear(v)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -239,6 +240,54 @@ func TestFoldEqualMatchesEqualFold(t *testing.T) {
 				if got, want := foldEqual([]byte(key), other), bytes.EqualFold([]byte(key), []byte(other)); got != want {
 					t.Errorf("foldEqual(%q, %q) = %v, bytes.EqualFold says %v", key, other, got, want)
 				}
+			}
+		}
+	}
+}
+
+// fieldSet.index picks the field encoding/json would: the exact name, else
+// the first that bytes.EqualFold matches; whatever the hint.
+func TestFieldIndexMatchesEncodingJSONRule(t *testing.T) {
+	for _, set := range []fieldSet{cacheStatusFields, executionFields, progressFields, actionLogFields,
+		exportFields, exportFileFields, cacheSettingsFields, scheduleFields} {
+		var keys []string
+		for _, name := range append(set, "message", "userId", "url", "name", "") {
+			keys = append(keys, name, strings.ToUpper(name), "x"+name, strings.ReplaceAll(name, "k", "\u212a"),
+				strings.ReplaceAll(name, "s", "\u017f"), name+"\xff")
+		}
+		for _, key := range keys {
+			want := slices.Index(set, key)
+			if want < 0 {
+				want = slices.IndexFunc(set, func(name string) bool { return bytes.EqualFold([]byte(key), []byte(name)) })
+			}
+			for hint := range len(set) + 1 {
+				if got := set.index([]byte(key), hint); got != want {
+					t.Errorf("index(%q, hint %d) in %q = %d, want %d", key, hint, set, got, want)
+				}
+			}
+		}
+	}
+}
+
+// An action log read into the decoder's scratch space, even one cut short
+// by an error, leaves nothing behind for the next answer.
+func TestActionLogScratchIsClearedBetweenAnswers(t *testing.T) {
+	for range 10 {
+		var bad CacheStatus
+		err := decodeJSON(strings.NewReader(`{"cacheActionLogs":[{"action":"a","cacheType":"x","isScheduled":true},{"action":"b"},1]}`), &bad)
+		if err == nil {
+			t.Fatal("an action log with a number in it decoded")
+		}
+		var good CacheStatus
+		if err := decodeJSON(strings.NewReader(`{"cacheActionLogs":[{},{"timestamp":null},{}]}`), &good); err != nil {
+			t.Fatal(err)
+		}
+		if len(good.CacheActionLogs) != 3 || cap(good.CacheActionLogs) != 3 {
+			t.Fatalf("%d logs (capacity %d), want 3", len(good.CacheActionLogs), cap(good.CacheActionLogs))
+		}
+		for i, l := range good.CacheActionLogs {
+			if l != (ActionLog{}) {
+				t.Fatalf("log %d is %+v, want it empty", i, l)
 			}
 		}
 	}
