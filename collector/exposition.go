@@ -18,6 +18,10 @@ type family struct {
 	name, help, typ string
 	labels          []string // in the order sample takes their values
 	sorted          []int    // indices into labels, by label name: the order client_golang writes them in
+	// before[n] is the text before the value of the n-th label in sorted
+	// order: `name{label="` for the first, `",label="` for the others,
+	// so that a series is written in a few appends.
+	before []string
 }
 
 func gauge(name, help string, labels []string, extra ...string) family {
@@ -27,7 +31,15 @@ func gauge(name, help string, labels []string, extra ...string) family {
 		sorted[i] = i
 	}
 	slices.SortFunc(sorted, func(a, b int) int { return strings.Compare(all[a], all[b]) })
-	return family{name: "peaka_" + name, help: help, typ: "gauge", labels: all, sorted: sorted}
+	f := family{name: "peaka_" + name, help: help, typ: "gauge", labels: all, sorted: sorted}
+	for n, i := range sorted {
+		if n == 0 {
+			f.before = append(f.before, f.name+"{"+all[i]+`="`)
+		} else {
+			f.before = append(f.before, `",`+all[i]+`="`)
+		}
+	}
+	return f
 }
 
 func counter(name, help string, labels []string, extra ...string) family {
@@ -80,21 +92,16 @@ func (x *expositionWriter) sample(v float64, labelValues ...escaped) {
 		b = append(b, x.fam.typ...)
 		b = append(b, '\n')
 	}
-	b = append(b, x.fam.name...)
-	if len(labelValues) > 0 {
-		b = append(b, '{')
+	if len(labelValues) == 0 {
+		b = append(b, x.fam.name...)
+		b = append(b, ' ')
+	} else {
 		for n, i := range x.fam.sorted {
-			if n > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, x.fam.labels[i]...)
-			b = append(b, '=', '"')
+			b = append(b, x.fam.before[n]...)
 			b = append(b, labelValues[i]...)
-			b = append(b, '"')
 		}
-		b = append(b, '}')
+		b = append(b, '"', '}', ' ')
 	}
-	b = append(b, ' ')
 	b = appendFloat(b, v)
 	b = append(b, '\n')
 	_, _ = x.w.Write(b) // bufio keeps the first error; Flush reports it
@@ -151,6 +158,10 @@ func appendEscaped(b []byte, s string, quote bool) []byte {
 // float formatting.
 func appendFloat(b []byte, v float64) []byte {
 	switch {
+	case v == 0: // the most common values: state sets, flags
+		return append(b, '0')
+	case v == 1:
+		return append(b, '1')
 	case math.IsInf(v, 1):
 		return append(b, "+Inf"...)
 	case math.IsInf(v, -1):

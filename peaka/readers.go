@@ -12,7 +12,7 @@ var (
 		"lastIncrementalCacheExecution", "lastFullRefreshCacheExecution", "cacheActionLogs"}
 	executionFields = fieldSet{"id", "executionMode", "status", "error", "progress", "createdAt", "updatedAt", "finishedAt"}
 	progressFields  = fieldSet{"numberOfCachedRecords", "numberOfInsertedRecords", "numberOfUpdatedRecords",
-		"numberOfDeletedRecords", "lastOffset", "lastCacheTxId"}
+		"numberOfDeletedRecords"}
 	actionLogFields = fieldSet{"timestamp", "action", "cacheType", "isScheduled"}
 	exportFields    = fieldSet{"id", "status", "format", "compression", "rowCount", "bytes", "durationMs", "files",
 		"expiresAt", "downloadable", "error", "createdAt", "queryId", "catalogId", "schemaName", "tableName",
@@ -94,10 +94,6 @@ func (p *Progress) readJSON(d *decoder) {
 			d.int64Ptr(&p.NumberOfUpdatedRecords)
 		case 3:
 			d.int64Ptr(&p.NumberOfDeletedRecords)
-		case 4:
-			d.str(&p.LastOffset)
-		case 5:
-			d.str(&p.LastCacheTxID)
 		default:
 			d.skip()
 		}

@@ -191,15 +191,31 @@ func (d *decoder) fill() bool {
 }
 
 // next returns the next byte without consuming it; the input must not end.
+// Small enough to be inlined: the buffer holds the next byte nearly always.
 func (d *decoder) next() byte {
-	if !d.more() {
+	if d.pos < d.end {
+		return d.buf[d.pos]
+	}
+	return d.nextAfterFill()
+}
+
+func (d *decoder) nextAfterFill() byte {
+	if !d.fill() {
 		d.failEnd()
 	}
 	return d.buf[d.pos]
 }
 
-// space skips white space as JSON defines it.
+// space skips white space as JSON defines it. Answers seldom have any: the
+// check for none is small enough to be inlined.
 func (d *decoder) space() {
+	if d.pos < d.end && d.buf[d.pos] > ' ' {
+		return
+	}
+	d.skipSpace()
+}
+
+func (d *decoder) skipSpace() {
 	for d.more() {
 		switch d.buf[d.pos] {
 		case ' ', '\t', '\n', '\r':

@@ -72,13 +72,13 @@ func (e *Execution) Finished() bool {
 
 // Progress holds an execution's record counters. The spec declares them
 // int32; they are read as int64 so that large tables do not fail decoding.
+// Its cursor values (lastOffset, lastCacheTxId) are not read: they are
+// never exposed, and two of them come with every execution of every cache.
 type Progress struct {
 	NumberOfCachedRecords   *int64 `json:"numberOfCachedRecords"`
 	NumberOfInsertedRecords *int64 `json:"numberOfInsertedRecords"`
 	NumberOfUpdatedRecords  *int64 `json:"numberOfUpdatedRecords"`
 	NumberOfDeletedRecords  *int64 `json:"numberOfDeletedRecords"`
-	LastOffset              string `json:"lastOffset"`
-	LastCacheTxID           string `json:"lastCacheTxId"`
 }
 
 // ActionLog is one entry of a cache's action log. Its free-text message is
