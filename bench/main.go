@@ -80,22 +80,25 @@ func main() {
 
 	fmt.Printf("latency %v, max_concurrency %d, action_logs %v, %d measured scrapes per size\n\n",
 		o.latency, o.concurrency, o.actionLogs, o.scrapes)
-	fmt.Println("| targets | requests/scrape | ideal | wall time | wall/ideal | CPU/target | peak RSS | new TCP conns/scrape |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Println("| targets | requests/scrape | ideal | wall time | wall/ideal | floor/ideal | CPU/target | peak RSS | new TCP conns/scrape |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	for _, n := range o.sizes {
 		r, err := run(n, o)
 		if err != nil {
 			fatalf("%d targets: %v", n, err)
 		}
-		fmt.Printf("| %d | %.0f | %v | %v | %.2f | %.1f µs | %.1f MiB | %.1f |\n",
+		fmt.Printf("| %d | %.0f | %v | %v | %.2f | %.2f | %.1f µs | %.1f MiB | %.1f |\n",
 			n, r.requests, r.ideal.Round(time.Millisecond), r.wall.Round(time.Millisecond), float64(r.wall)/float64(r.ideal),
-			r.cpuPerTarget.Seconds()*1e6, float64(r.peakRSS)/(1<<20), r.conns)
+			float64(r.floor)/float64(r.ideal), r.cpuPerTarget.Seconds()*1e6, float64(r.peakRSS)/(1<<20), r.conns)
 	}
+	fmt.Println("\nfloor: the same requests made by a client that only reads the answers (no decoding, no")
+	fmt.Println("exposition), in the same minute: what the host and the simulated API allow.")
 }
 
 type result struct {
 	requests     float64 // upstream requests per scrape
 	ideal, wall  time.Duration
+	floor        time.Duration // wall time of the bare client (floorWall)
 	cpuPerTarget time.Duration
 	peakRSS      int64
 	conns        float64
@@ -215,7 +218,80 @@ func run(n int, o options) (result, error) {
 		conns:        float64(conns.Load()-conn0) / scrapes,
 	}
 	r.ideal = time.Duration(math.Ceil(r.requests/float64(o.concurrency))) * o.latency
+	paths := []string{"/data/projects/bench/cache/status"}
+	for _, id := range exportIDs {
+		paths = append(paths, "/data/projects/bench/exports/"+id)
+	}
+	if r.floor, err = floorWall(srv.URL, paths, o); err != nil {
+		return result{}, fmt.Errorf("bare client: %w", err)
+	}
 	return r, nil
+}
+
+// floorWall makes the requests of one scrape (the project's cache list and
+// every export) with as many workers as the exporter's max_concurrency,
+// reading each answer and nothing more, and returns the mean wall time of
+// o.scrapes rounds after a warm-up round: the least a scrape of these
+// targets can take on this host, against this simulated API, at this time.
+func floorWall(base string, paths []string, o options) (time.Duration, error) {
+	tr := &http.Transport{MaxIdleConns: o.concurrency, MaxIdleConnsPerHost: o.concurrency}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	round := func() error {
+		next := make(chan string)
+		errs := make(chan error, o.concurrency)
+		for range o.concurrency {
+			go func() {
+				var err error
+				for p := range next {
+					if err != nil {
+						continue
+					}
+					err = get(client, base+p)
+				}
+				errs <- err
+			}()
+		}
+		for _, p := range paths {
+			next <- p
+		}
+		close(next)
+		var all []error
+		for range o.concurrency {
+			all = append(all, <-errs)
+		}
+		return errors.Join(all...)
+	}
+	if err := round(); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for range o.scrapes {
+		if err := round(); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start) / time.Duration(o.scrapes), nil
+}
+
+func get(client *http.Client, u string) error {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+benchKey)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", u, resp.Status)
+	}
+	return nil
 }
 
 var listenRE = regexp.MustCompile(`msg="Listening on" address=(\S+)`)
