@@ -92,13 +92,13 @@ func main() {
 			float64(r.floor)/float64(r.ideal), r.cpuPerTarget.Seconds()*1e6, float64(r.peakRSS)/(1<<20), r.conns)
 	}
 	fmt.Println("\nfloor: the same requests made by a client that only reads the answers (no decoding, no")
-	fmt.Println("exposition), in the same minute: what the host and the simulated API allow.")
+	fmt.Println("exposition), right after each scrape: what the host and the simulated API allow at that moment.")
 }
 
 type result struct {
 	requests     float64 // upstream requests per scrape
 	ideal, wall  time.Duration
-	floor        time.Duration // wall time of the bare client (floorWall)
+	floor        time.Duration // wall time of the bare client (bareClient)
 	cpuPerTarget time.Duration
 	peakRSS      int64
 	conns        float64
@@ -192,14 +192,34 @@ func run(n int, o options) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	req0, conn0 := sim.TotalRequests(), conns.Load()
-	var wall time.Duration
+	paths := []string{"/data/projects/bench/cache/status"}
+	for _, id := range exportIDs {
+		paths = append(paths, "/data/projects/bench/exports/"+id)
+	}
+	bare := newBareClient(srv.URL, paths, o.concurrency)
+	defer bare.close()
+	if _, err := bare.round(); err != nil { // warm-up: its connections
+		return result{}, fmt.Errorf("bare client: %w", err)
+	}
+	// Each scrape is followed by a round of the bare client, so that the
+	// two see the host in the same state; the bare client's requests are
+	// left out of the exporter's counts by reading those first.
+	var wall, floor time.Duration
+	var requests, newConns int64
 	for range o.scrapes {
+		req0, conn0 := sim.TotalRequests(), conns.Load()
 		start := time.Now()
 		if err := scrape(); err != nil {
 			return result{}, err
 		}
 		wall += time.Since(start)
+		requests += int64(sim.TotalRequests() - req0)
+		newConns += conns.Load() - conn0
+		d, err := bare.round()
+		if err != nil {
+			return result{}, fmt.Errorf("bare client: %w", err)
+		}
+		floor += d
 	}
 	cpu1, err := cpuTime(cmd.Process.Pid)
 	if err != nil {
@@ -211,67 +231,62 @@ func run(n int, o options) (result, error) {
 	}
 	scrapes := float64(o.scrapes)
 	r := result{
-		requests:     float64(sim.TotalRequests()-req0) / scrapes,
+		requests:     float64(requests) / scrapes,
 		wall:         time.Duration(float64(wall) / scrapes),
+		floor:        time.Duration(float64(floor) / scrapes),
 		cpuPerTarget: time.Duration(float64(cpu1-cpu0) / scrapes / float64(n)),
 		peakRSS:      rss,
-		conns:        float64(conns.Load()-conn0) / scrapes,
+		conns:        float64(newConns) / scrapes,
 	}
 	r.ideal = time.Duration(math.Ceil(r.requests/float64(o.concurrency))) * o.latency
-	paths := []string{"/data/projects/bench/cache/status"}
-	for _, id := range exportIDs {
-		paths = append(paths, "/data/projects/bench/exports/"+id)
-	}
-	if r.floor, err = floorWall(srv.URL, paths, o); err != nil {
-		return result{}, fmt.Errorf("bare client: %w", err)
-	}
 	return r, nil
 }
 
-// floorWall makes the requests of one scrape (the project's cache list and
-// every export) with as many workers as the exporter's max_concurrency,
-// reading each answer and nothing more, and returns the mean wall time of
-// o.scrapes rounds after a warm-up round: the least a scrape of these
-// targets can take on this host, against this simulated API, at this time.
-func floorWall(base string, paths []string, o options) (time.Duration, error) {
-	tr := &http.Transport{MaxIdleConns: o.concurrency, MaxIdleConnsPerHost: o.concurrency}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
-	round := func() error {
-		next := make(chan string)
-		errs := make(chan error, o.concurrency)
-		for range o.concurrency {
-			go func() {
-				var err error
-				for p := range next {
-					if err != nil {
-						continue
-					}
-					err = get(client, base+p)
-				}
-				errs <- err
-			}()
-		}
-		for _, p := range paths {
-			next <- p
-		}
-		close(next)
-		var all []error
-		for range o.concurrency {
-			all = append(all, <-errs)
-		}
-		return errors.Join(all...)
-	}
-	if err := round(); err != nil {
-		return 0, err
-	}
+// bareClient makes the requests of one scrape (the project's cache list
+// and every export) with as many workers as the exporter's
+// max_concurrency, reading each answer and nothing more: the least a
+// scrape of these targets can take on this host, against this simulated
+// API, at that moment.
+type bareClient struct {
+	base    string
+	paths   []string
+	workers int
+	tr      *http.Transport
+	client  *http.Client
+}
+
+func newBareClient(base string, paths []string, workers int) *bareClient {
+	tr := &http.Transport{MaxIdleConns: workers, MaxIdleConnsPerHost: workers}
+	return &bareClient{base: base, paths: paths, workers: workers, tr: tr, client: &http.Client{Transport: tr}}
+}
+
+func (b *bareClient) close() { b.tr.CloseIdleConnections() }
+
+// round makes every request once and returns the wall time it took.
+func (b *bareClient) round() (time.Duration, error) {
 	start := time.Now()
-	for range o.scrapes {
-		if err := round(); err != nil {
-			return 0, err
-		}
+	next := make(chan string)
+	errs := make(chan error, b.workers)
+	for range b.workers {
+		go func() {
+			var err error
+			for p := range next {
+				if err == nil {
+					err = get(b.client, b.base+p)
+				}
+			}
+			errs <- err
+		}()
 	}
-	return time.Since(start) / time.Duration(o.scrapes), nil
+	for _, p := range b.paths {
+		next <- p
+	}
+	close(next)
+	var all []error
+	for range b.workers {
+		all = append(all, <-errs)
+	}
+	return time.Since(start), errors.Join(all...)
 }
 
 func get(client *http.Client, u string) error {

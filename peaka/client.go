@@ -39,12 +39,15 @@ const (
 
 // Options configures a Client.
 type Options struct {
-	BaseURL          *url.URL          // e.g. https://partner.peaka.studio/api/v1
-	MaxConcurrency   int               // requests in flight at once across all callers; 0 → 8
-	MaxResponseBytes int64             // larger answers fail as bad_response; 0 → DefaultMaxResponseBytes
-	Metrics          *Metrics          // request instrumentation; nil → none
-	Transport        http.RoundTripper // nil → a keep-alive transport sized for MaxConcurrency
-	UserAgent        string
+	BaseURL          *url.URL // e.g. https://partner.peaka.studio/api/v1
+	MaxConcurrency   int      // requests in flight at once across all callers; 0 → 8
+	MaxResponseBytes int64    // larger answers fail as bad_response; 0 → DefaultMaxResponseBytes
+	Metrics          *Metrics // request instrumentation; nil → none
+	// Transport sends the requests; nil → a keep-alive transport sized for
+	// MaxConcurrency. Like net/http's, it must not modify a request: the
+	// requests of one key share their header.
+	Transport http.RoundTripper
+	UserAgent string
 	// CACerts holds PEM certificates trusted for the API in addition to the
 	// system's roots (config peaka.ca_file). It needs the client's own
 	// transport: New fails if Transport is set too.
@@ -535,12 +538,18 @@ func (c *Client) attempt(ctx context.Context, endpoint string, ids []string, u *
 	c.metrics.sent()
 	start := time.Now()
 	resp, err := c.rt.RoundTrip(req)
+	var record tls.RecordHeaderError
 	switch {
 	case err != nil:
 		if resp != nil && resp.Body != nil {
 			resp.Body.Close() // a round tripper that broke its contract
 		}
 		resp = nil
+		if errors.As(err, &record) && string(record.RecordHeader[:]) == "HTTP/" {
+			// What http.Client says of an https:// URL on a plain
+			// HTTP port: clearer than the TLS error beneath.
+			err = http.ErrSchemeMismatch
+		}
 	case resp == nil:
 		err = errors.New("the transport returned neither an answer nor an error")
 	}

@@ -125,9 +125,9 @@ func permanentNetworkError(err error) bool {
 		errors.As(err, &invErr), errors.As(err, &recordErr), errors.As(err, &alertErr):
 		return true
 	}
-	// net/http turns the tls.RecordHeaderError of a plain HTTP server into
-	// a text-only error.
-	return err != nil && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
+	// The client turns the tls.RecordHeaderError of a plain HTTP server
+	// into http.ErrSchemeMismatch, as http.Client does.
+	return errors.Is(err, http.ErrSchemeMismatch)
 }
 
 // describeTransport gives a short description without the request URL

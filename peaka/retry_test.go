@@ -316,13 +316,13 @@ func TestPermanentNetworkErrorsAreNotRetried(t *testing.T) {
 	t.Cleanup(tlsSrv.Close)
 	plain := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(plain.Close)
-	for name, base := range map[string]string{
-		"DNS":                          "http://peaka-api.invalid/api/v1",
-		"untrusted TLS":                tlsSrv.URL,
-		"HTTPS to a plain HTTP server": strings.Replace(plain.URL, "http:", "https:", 1),
+	for name, tc := range map[string]struct{ base, says string }{
+		"DNS":                          {"http://peaka-api.invalid/api/v1", "no such host"},
+		"untrusted TLS":                {tlsSrv.URL, "certificate"},
+		"HTTPS to a plain HTTP server": {strings.Replace(plain.URL, "http:", "https:", 1), "server gave HTTP response to HTTPS client"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			c := newClient(t, base, func(o *peaka.Options) { o.Metrics = m })
+			c := newClient(t, tc.base, func(o *peaka.Options) { o.Metrics = m })
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			_, err := c.Export(ctx, "p", "x")
@@ -332,7 +332,9 @@ func TestPermanentNetworkErrorsAreNotRetried(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			t.Logf("%s: %v", name, err)
+			if !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("%q does not say %q", err, tc.says)
+			}
 		})
 	}
 	if n := retriesOf(t, m, peaka.EndpointExport, peaka.ReasonNetwork); n != 0 {
