@@ -16,8 +16,10 @@ import (
 // family describes a metric family of the exposition.
 type family struct {
 	name, help, typ string
-	labels          []string // in the order sample takes their values
-	sorted          []int    // indices into labels, by label name: the order client_golang writes them in
+	// sorted holds the indices of sample's label values (the family's
+	// labels in the order gauge got them) by label name: the order
+	// client_golang writes them in.
+	sorted []int
 	// before[n] is the text before the value of the n-th label in sorted
 	// order: `name{label="` for the first, `",label="` for the others,
 	// so that a series is written in a few appends.
@@ -31,7 +33,7 @@ func gauge(name, help string, labels []string, extra ...string) family {
 		sorted[i] = i
 	}
 	slices.SortFunc(sorted, func(a, b int) int { return strings.Compare(all[a], all[b]) })
-	f := family{name: "peaka_" + name, help: help, typ: "gauge", labels: all, sorted: sorted}
+	f := family{name: "peaka_" + name, help: help, typ: "gauge", sorted: sorted}
 	for n, i := range sorted {
 		if n == 0 {
 			f.before = append(f.before, f.name+"{"+all[i]+`="`)
