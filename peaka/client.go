@@ -111,6 +111,8 @@ type Client struct {
 	// each request is a copy with its own URL and context, so that no
 	// request parses a URL or builds a header map of its own.
 	template *http.Request
+	// escapedBase is the base URL's path as sent, prefixed to every route.
+	escapedBase string
 	// header is sent with every request and shared by them all: neither
 	// net/http's transport nor anything else here writes to it.
 	header    http.Header
@@ -142,12 +144,13 @@ func New(o Options) (*Client, error) {
 		return nil, fmt.Errorf("peaka: base URL: %w", err)
 	}
 	c := &Client{
-		template:  template,
-		sem:       make(chan struct{}, o.MaxConcurrency),
-		maxBody:   o.MaxResponseBytes,
-		userAgent: o.UserAgent,
-		retry:     o.Retry.withDefaults(),
-		metrics:   o.Metrics,
+		template:    template,
+		escapedBase: template.URL.EscapedPath(),
+		sem:         make(chan struct{}, o.MaxConcurrency),
+		maxBody:     o.MaxResponseBytes,
+		userAgent:   o.UserAgent,
+		retry:       o.Retry.withDefaults(),
+		metrics:     o.Metrics,
 	}
 	if len(o.CACerts) > 0 && o.Transport != nil {
 		return nil, errors.New("peaka: CACerts cannot be combined with a caller's Transport")
@@ -427,8 +430,7 @@ func getOne[T any](ctx context.Context, c *Client, endpoint string, q url.Values
 // get performs a GET of endpoint filled with ids, retried by the client's
 // policy, and decodes a 2xx JSON answer into out.
 func (c *Client) get(ctx context.Context, endpoint string, q url.Values, out any, ids ...string) error {
-	base := c.template.URL
-	u := c.requestURL(route(base.Path, base.EscapedPath(), endpoint, ids...), q)
+	u := c.requestURL(route(c.template.URL.Path, c.escapedBase, endpoint, ids...), q)
 	var last *Error
 	for attempt := 1; ; attempt++ {
 		start := time.Now()

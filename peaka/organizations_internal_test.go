@@ -65,7 +65,7 @@ func TestRequestURLMatchesParsedURL(t *testing.T) {
 		for i, id := range ids {
 			q := queries[i%len(queries)]
 			other := ids[(i+3)%len(ids)]
-			r := route(c.template.URL.Path, c.template.URL.EscapedPath(), EndpointCacheStatus, id, other)
+			r := route(c.template.URL.Path, c.escapedBase, EndpointCacheStatus, id, other)
 			got := c.requestURL(r, q)
 			// As the client did before: the base's text and the escaped path.
 			joined := strings.TrimSuffix(base.String(), "/") + route("", "", EndpointCacheStatus, id, other).escaped
